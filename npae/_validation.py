@@ -1,0 +1,111 @@
+"""Input checks shared by layers, losses and estimators.
+
+Every public entry point funnels its arrays through here so that bad input ends in one
+kind of message: what was wrong, what was expected, what to do about it.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_float_array", "check_finite", "check_shape", "check_param"]
+
+
+def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_empty=False,
+                   copy=False):
+    """Return ``X`` as a floating-point ndarray, or raise a clear error.
+
+    Integers and booleans become float64; float32 stays float32 unless ``dtype`` says
+    otherwise; complex, object and string arrays are refused (TypeError), and so are NaN
+    and inf (ValueError), because a NaN fed to a gradient step silently poisons every weight.
+    """
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} has dtype {arr.dtype}, which is not numeric; pass a float array") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} is complex ({arr.dtype}); npae works on real-valued data only")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=copy)
+    elif arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    elif copy:
+        arr = arr.copy()
+    if ndim is not None and arr.ndim != ndim:
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (" Reshape your data with X.reshape(-1, 1) if it has a single feature or "
+                    "X.reshape(1, -1) if it is a single sample.")
+        raise ValueError(f"{name} must be a {ndim}-D array, got {arr.ndim}-D with shape "
+                         f"{arr.shape}.{hint}")
+    if min_ndim is not None and arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one sample "
+                         "with at least one feature")
+    check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr, name="X"):
+    """Raise ValueError if ``arr`` holds NaN or inf, saying how many and where the first is."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = ~np.isfinite(arr)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(arr[first]) else "inf"
+        raise ValueError(f"{name} contains {int(bad.sum())} non-finite value(s) "
+                         f"(first: {kind} at index {first}); remove or impute them before "
+                         "calling npae")
+    return arr
+
+
+def check_shape(arr, expected, name="x"):
+    """Raise ValueError unless ``arr.shape`` matches ``expected`` (None matches any size)."""
+    shape = tuple(arr.shape)
+    ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
+    if not ok:
+        exp = "(" + ", ".join("any" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name} has shape {shape}, expected {exp}")
+    return arr
+
+
+def check_param(name, value, *, kind="real", low=None, high=None, low_open=False,
+                high_open=False, options=None):
+    """Validate a hyper-parameter; the error names it, its value and the allowed range.
+
+    ``kind`` is "int" or "real"; ``low``/``high`` bound it (closed unless ``*_open``);
+    ``options`` lists the allowed values of a categorical parameter.
+    """
+    if options is not None:
+        if value not in options:
+            raise ValueError(f"{name}={value!r} is not supported; choose one of "
+                             + ", ".join(repr(o) for o in options))
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be finite")
+    lo_bad = low is not None and (value <= low if low_open else value < low)
+    hi_bad = high is not None and (value >= high if high_open else value > high)
+    if lo_bad or hi_bad:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (
+            ")" if high_open or high is None else "]")
+        raise ValueError(f"{name}={value!r} is out of range; it must lie in {interval}")
+    return value

@@ -1,0 +1,7 @@
+"""Layers with explicit forward/backward passes (the contract is in ``npae.nn.base``)."""
+from .activations import Identity, ReLU, Sigmoid, Tanh, sigmoid
+from .base import Layer, Sequential
+from .linear import Linear, TiedLinear
+
+__all__ = ["Layer", "Sequential", "Linear", "TiedLinear", "Sigmoid", "ReLU", "Tanh",
+           "Identity", "sigmoid"]

@@ -1,0 +1,82 @@
+"""Element-wise non-linearities g(a): forward caches its output (or mask), backward is g'(a)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from .base import Layer
+
+__all__ = ["sigmoid", "Sigmoid", "ReLU", "Tanh", "Identity"]
+
+
+def sigmoid(a):
+    """sigm(a) = 1 / (1 + exp(-a)), computed without overflow.
+
+    The textbook formula overflows exp(-a) for a < -709 (float64) and warns; scipy's
+    ``expit`` evaluates exp(-|a|) only, so it stays finite and silent for |a| up to 1e4 and
+    beyond, and returns exactly 0.0 or 1.0 in the saturated tails.
+    """
+    return expit(a)
+
+
+class Sigmoid(Layer):
+    """h = sigm(a); cache: h."""
+
+    def forward(self, a):
+        a = self._check_input(a, "a")
+        h = sigmoid(a)
+        self.cache = h
+        return h
+
+    def backward(self, dout):
+        """dL/da = dL/dh * sigm'(a) = dout * h (1 - h)."""
+        dout = self._check_dout(dout)
+        h = self.cache
+        return dout * h * (1.0 - h)
+
+
+class Tanh(Layer):
+    """y = tanh(a); cache: y."""
+
+    def forward(self, a):
+        a = self._check_input(a, "a")
+        y = np.tanh(a)
+        self.cache = y
+        return y
+
+    def backward(self, dout):
+        """dL/da = dout * (1 - y^2)."""
+        dout = self._check_dout(dout)
+        y = self.cache
+        return dout * (1.0 - y * y)
+
+
+class ReLU(Layer):
+    """y = max(a, 0); cache: the mask a > 0.
+
+    At a = 0 the derivative is taken as 0, as in PyTorch.
+    """
+
+    def forward(self, a):
+        a = self._check_input(a, "a")
+        mask = a > 0
+        self.cache = mask
+        return a * mask
+
+    def backward(self, dout):
+        """dL/da = dout * 1[a > 0]."""
+        dout = self._check_dout(dout)
+        return dout * self.cache
+
+
+class Identity(Layer):
+    """y = a (the linear output unit of the squared-error autoencoder)."""
+
+    def forward(self, a):
+        a = self._check_input(a, "a")
+        self.cache = True
+        return a
+
+    def backward(self, dout):
+        """dL/da = dout."""
+        return self._check_dout(dout)

@@ -1,0 +1,43 @@
+"""Shared test settings.
+
+Hypothesis profiles: "ci" (the default, used by .ci/run) keeps example counts modest so the
+whole suite stays well under 10 minutes on 2 cores; "dev" explores more. Choose with
+HYPOTHESIS_PROFILE=dev.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=20, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: ../shared/data beside the repository, present on the project's machines and in CI only.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def require_shared(sub=""):
+    """Skip (saying why) where the real data sets in ../shared/data are absent."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"real data not present at {path} (only the project's machines and CI "
+                    "have ../shared/data); npae itself never needs it")
+    return path
+
+
+def require_fashion_mnist():
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST not installed: `apt-get install dataset-fashion-mnist` "
+                    "puts it in /usr/share/datasets/fashion-mnist (.ci/run does this)")
+    return FASHION_MNIST
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
