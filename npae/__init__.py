@@ -2,5 +2,6 @@
 __version__ = "0.1.0"
 
 from . import losses, nn, optim  # noqa: E402
+from .models.base import load  # noqa: E402
 
-__all__ = ["nn", "losses", "optim", "__version__"]
+__all__ = ["nn", "losses", "optim", "load", "__version__"]

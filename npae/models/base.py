@@ -9,12 +9,19 @@
 from __future__ import annotations
 
 import inspect
+import json
+import numbers
+import os
 
 import numpy as np
 
+from .. import __version__
+from .._io import atomic_savez
 from .._validation import as_float_array
 
-__all__ = ["BaseEstimator", "GradientModelMixin", "NotFittedError", "check_is_fitted"]
+__all__ = ["BaseEstimator", "GradientModelMixin", "NotFittedError", "check_is_fitted", "load"]
+
+_FORMAT = "npae-model-1"
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -62,6 +69,53 @@ class BaseEstimator:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    # -- save / load: one .npz, hyper-parameters as JSON, arrays as arrays, no pickle -----
+    def _fitted_state(self):
+        """(arrays, scalars): the fitted attributes (names ending in ``_``) split by kind.
+
+        Arrays go into the .npz as arrays; numbers, strings and lists/dicts of them (such as
+        ``history_``) go into the JSON header. Models whose state is more than their fitted
+        attributes add it through ``parameters()`` and ``_restore_network``.
+        """
+        arrays, scalars = {}, {}
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                arrays[name] = value
+            elif isinstance(value, (numbers.Number, str, bool, list, dict, tuple)) or value is None:
+                scalars[name] = _to_json(value)
+        return arrays, scalars
+
+    def save(self, path):
+        """Write the model to ``path`` (.npz) atomically: an interrupted save keeps the old file.
+
+        The file holds plain arrays and a JSON header only, so ``npae.load`` reads it with
+        ``allow_pickle=False``: loading someone else's file cannot run their code.
+        """
+        params = self.get_params()
+        for k, v in params.items():
+            try:
+                json.dumps(_to_json(v))
+            except TypeError:
+                raise TypeError(f"cannot save {type(self).__name__}: hyper-parameter {k}={v!r} "
+                                "is not a number, string or list; set it to a seed (int) or None "
+                                "before saving") from None
+        arrays, scalars = self._fitted_state()
+        payload = {f"attr/{k}": v for k, v in arrays.items()}
+        if isinstance(self, GradientModelMixin) and hasattr(self, "n_features_in_"):
+            payload.update({f"param/{k}": v for k, v in self.parameters().items()})
+        meta = {"format": _FORMAT, "npae_version": __version__,
+                "class": type(self).__name__, "params": _to_json(params), "attributes": scalars}
+        return atomic_savez(path, __npae__=np.array(json.dumps(meta)), **payload)
+
+    def _restore_network(self):
+        """Rebuild whatever ``parameters()`` lives in, from the fitted attributes.
+
+        Called by ``npae.load`` before the saved parameter values are copied in. Models with
+        a network override it (build the layers with the fitted sizes); others need nothing.
+        """
+
     # -- input validation with n_features_in_ bookkeeping ---------------------------------
     def _validate_data(self, X, reset, name="X", dtype=None):
         X = as_float_array(X, name, ndim=2, dtype=dtype)
@@ -91,3 +145,75 @@ class GradientModelMixin:
     def gradients(self, X):
         """Dict name -> the hand-derived gradient of ``loss(X)``, same shapes as ``parameters()``."""
         return self._loss_and_gradients(self._validate_data(X, reset=False))[1]
+
+
+def _to_json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _model_classes():
+    from .. import models
+    return {name: obj for name, obj in vars(models).items()
+            if isinstance(obj, type) and issubclass(obj, BaseEstimator)}
+
+
+def load(path):
+    """Load a model saved with ``model.save(path)``.
+
+    Reads with ``allow_pickle=False`` and builds only npae's own model classes, so a file
+    from someone else cannot run code. A truncated, foreign or newer-format file gives a
+    ValueError saying what it is not.
+    """
+    path = os.fspath(path)
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path!r} is not a readable npae model file (.npz): {exc}") from None
+    try:
+        if not hasattr(f, "files") or "__npae__" not in f.files:
+            raise ValueError(f"{path!r} is not an npae model file (no npae header); was it "
+                             "written by model.save()?")
+        try:
+            meta = json.loads(str(f["__npae__"]))
+            data = {k: f[k] for k in f.files if k != "__npae__"}
+        except Exception as exc:
+            raise ValueError(f"{path!r} is damaged or truncated: {exc}") from None
+    finally:
+        if hasattr(f, "close"):
+            f.close()
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path!r} has format {meta.get('format')!r}; this npae reads "
+                         f"{_FORMAT!r} (saved by npae {meta.get('npae_version')})")
+    classes = _model_classes()
+    cls = classes.get(meta.get("class"))
+    if cls is None:
+        raise ValueError(f"{path!r} holds a {meta.get('class')!r}, which is not an npae model")
+    model = cls(**meta["params"])
+    for k, v in meta.get("attributes", {}).items():
+        setattr(model, k, v)
+    for k, v in data.items():
+        if k.startswith("attr/"):
+            setattr(model, k[len("attr/"):], v)
+    params = {k[len("param/"):]: v for k, v in data.items() if k.startswith("param/")}
+    if params:
+        model._restore_network()
+        live = model.parameters()
+        if set(live) != set(params):
+            raise ValueError(f"{path!r} does not match {cls.__name__}: saved parameters "
+                             f"{sorted(params)}, the model has {sorted(live)}")
+        for k, v in params.items():
+            if live[k].shape != v.shape:
+                raise ValueError(f"{path!r}: parameter {k!r} has shape {v.shape}, the model "
+                                 f"built from the saved settings has {live[k].shape}")
+            live[k][...] = v
+    return model
