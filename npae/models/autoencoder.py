@@ -44,14 +44,14 @@ import numpy as np
 
 from .._validation import check_param
 from ..losses import get_loss
-from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
+from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear, sigmoid
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import BaseEstimator, GradientModelMixin, check_is_fitted
 
-__all__ = ["Autoencoder", "reconstruction_loss"]
+__all__ = ["Autoencoder", "reconstruction_loss", "cross_entropy_logits_fused"]
 
-_DTYPES = (np.float32, np.float64)
+_DTYPES = ("float32", "float64")
 
 
 class _LossName(str):
@@ -91,6 +91,32 @@ class _LossParameter:
         obj.__dict__["_loss_name"] = str(value) if isinstance(value, str) else value
 
 
+def cross_entropy_logits_fused(a_hat, X, need_grad=True):
+    """(5) from the logits and its gradient (7) in one pass: ``npae.losses``' two functions
+    ``cross_entropy_with_logits`` and ``cross_entropy_with_logits_grad``, fused.
+
+    Same formulas, same reduction (tests hold the two to each other); what changes is that
+    x̂ = sigm(â) is computed once and shared, and the input checks are left to the model's
+    entry points (the training loop would otherwise repeat them on every mini-batch). The
+    softplus in l = sum_k [softplus(â_k) - x_k â_k] is taken from x̂ as well:
+
+        softplus(â) = max(â, 0) + log(1 + exp(-|â|)) = max(â, 0) - log sigm(|â|)
+                    = max(â, 0) - log max(x̂, 1 - x̂),
+
+    stable because max(x̂, 1 - x̂) lies in [1/2, 1].
+    """
+    n = a_hat.shape[0]
+    x_hat = sigmoid(a_hat)
+    s = np.maximum(x_hat, 1.0 - x_hat)
+    np.log(s, out=s)
+    L = (float(np.maximum(a_hat, 0.0).sum()) - float(s.sum()) - float(np.vdot(X, a_hat))) / n
+    if not need_grad:
+        return L, None
+    x_hat -= X                                     # (7): ∇_â l = x̂ - x, mean over the batch
+    x_hat *= 1.0 / n
+    return L, x_hat
+
+
 def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
     """Mean reconstruction loss (5)/(6) from the decoder's pre-activation â, and ∇_â of it.
 
@@ -99,8 +125,7 @@ def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
     the loss gradient is sent back through the ``output`` layer. Returns (L, dL/dâ or None).
     """
     if loss.from_logits:
-        L = loss.value(a_hat, X)
-        return L, (loss.grad(a_hat, X) if need_grad else None)
+        return cross_entropy_logits_fused(a_hat, X, need_grad)
     x_hat = output.forward(a_hat)
     L = loss.value(x_hat, X)
     return L, (output.backward(loss.grad(x_hat, X)) if need_grad else None)
@@ -132,7 +157,7 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         allowed, linear with (5) is not (x̂ would not be a probability).
     optimizer, learning_rate : "adam" | "sgd", float > 0
     n_epochs, batch_size : ints (epochs >= 0, batch >= 1)
-    dtype : np.float64 (default) or np.float32
+    dtype : "float64" (default) or "float32" (numpy's types are accepted too)
         Precision of parameters and computation. float32 roughly halves the time per epoch;
         gradient checks need float64.
     random_state : None, int or Generator
@@ -156,7 +181,7 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
 
     def __init__(self, n_hidden=64, *, tied=True, decoder="sigmoid", loss="cross_entropy",
                  optimizer="adam", learning_rate=1e-3, n_epochs=10, batch_size=128,
-                 dtype=np.float64, random_state=None, verbose=False):
+                 dtype="float64", random_state=None, verbose=False):
         self.n_hidden = n_hidden
         self.tied = tied
         self.decoder = decoder
@@ -183,9 +208,13 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_param("n_epochs", self.n_epochs, kind="int", low=0)
         check_param("batch_size", self.batch_size, kind="int", low=1)
-        if np.dtype(self.dtype) not in _DTYPES:
-            raise ValueError(f"dtype={self.dtype!r} is not supported; use np.float64 (default, "
-                             "needed for gradient checks) or np.float32 (faster)")
+        try:
+            ok = np.dtype(self.dtype).name in _DTYPES
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"dtype={self.dtype!r} is not supported; use 'float64' (default, "
+                             "needed for gradient checks) or 'float32' (faster)")
 
     def _loss_spec(self):
         """The ``npae.losses`` entry: the logits form for sigmoid + cross-entropy (eq. 7)."""
@@ -209,6 +238,10 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         self.encoder_ = Sequential(layers[0], layers[1])
         self.decoder_ = Sequential(layers[2], layers[3])
         self._set_layers()
+
+    def _restore_network(self):
+        """Rebuild the layers for ``npae.load`` (the saved values are copied in afterwards)."""
+        self._build(self.n_features_in_, np.random.default_rng(0))
 
     def _set_layers(self):
         enc, act = self.encoder_.layers

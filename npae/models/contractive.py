@@ -63,7 +63,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     def __init__(self, n_hidden=64, *, lam=0.1, tied=True, decoder="sigmoid",
                  loss="cross_entropy", optimizer="adam", learning_rate=1e-3, n_epochs=10,
-                 batch_size=128, dtype=np.float64, random_state=None, verbose=False):
+                 batch_size=128, dtype="float64", random_state=None, verbose=False):
         super().__init__(n_hidden, tied=tied, decoder=decoder, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,
                          dtype=dtype, random_state=random_state, verbose=verbose)

@@ -55,7 +55,7 @@ class DenoisingAutoencoder(Autoencoder):
 
     def __init__(self, n_hidden=64, *, noise="mask", nu=0.25, sigma=0.1, tied=True,
                  decoder="sigmoid", loss="cross_entropy", optimizer="adam", learning_rate=1e-3,
-                 n_epochs=10, batch_size=128, dtype=np.float64, random_state=None,
+                 n_epochs=10, batch_size=128, dtype="float64", random_state=None,
                  verbose=False):
         super().__init__(n_hidden, tied=tied, decoder=decoder, loss=loss, optimizer=optimizer,
                          learning_rate=learning_rate, n_epochs=n_epochs, batch_size=batch_size,

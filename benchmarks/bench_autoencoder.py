@@ -1,0 +1,130 @@
+"""Seconds per epoch of the tied sigmoid autoencoder 784-256, npae next to PyTorch (CPU).
+
+The model of issue 4's benchmark: h = sigm(b + Wx), x̂ = sigm(c + W^T h), cross-entropy,
+batch 128, Adam (lr 1e-3), on Fashion-MNIST's 60000 training images. PyTorch (optional: the
+column is skipped if it is not importable) runs the same model with the same number of
+threads, from the same initial weights, in the same run, twice: with the textbook
+sigmoid + BCELoss and with the logits form (BCEWithLogitsLoss), which is what npae computes.
+A second table times one training step of the contractive autoencoder relative to the plain
+one (target: under 1.5x).
+
+    python benchmarks/bench_autoencoder.py [--epochs 2] [--threads 2] [--n 60000]
+
+Timings vary on a shared machine; compare the ratios, which are measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+# run from a checkout without installing: the repository root holds the npae package
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _limit_threads(n):
+    """Pin BLAS (numpy) and PyTorch to ``n`` threads, so both sides get the same cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)
+    except ImportError:  # env vars only work before numpy loads its BLAS; best effort
+        os.environ["OPENBLAS_NUM_THREADS"] = str(n)
+
+
+def load_data(n, dtype):
+    from npae.data import load_fashion_mnist
+    X, _ = load_fashion_mnist(kind="train", dtype=dtype)
+    return np.ascontiguousarray(X.reshape(len(X), -1)[:n])
+
+
+def time_npae(X, epochs, dtype, model="plain", lam=0.1):
+    from npae.models.autoencoder import Autoencoder
+    from npae.models.contractive import ContractiveAutoencoder
+    kw = dict(tied=True, decoder="sigmoid", loss="cross_entropy", optimizer="adam",
+              learning_rate=1e-3, n_epochs=epochs, batch_size=128, dtype=dtype, random_state=0)
+    m = (ContractiveAutoencoder(256, lam=lam, **kw) if model == "contractive"
+         else Autoencoder(256, **kw))
+    t = time.perf_counter()
+    m.fit(X)
+    return (time.perf_counter() - t) / epochs, m
+
+
+def time_torch(X, epochs, W0, logits):
+    import torch
+    Xt = torch.from_numpy(X.astype(np.float32))
+    W = torch.nn.Parameter(torch.from_numpy(W0.astype(np.float32)))
+    b = torch.nn.Parameter(torch.zeros(W0.shape[0]))
+    c = torch.nn.Parameter(torch.zeros(W0.shape[1]))
+    opt = torch.optim.Adam([W, b, c], lr=1e-3)
+    bce_logits = torch.nn.BCEWithLogitsLoss(reduction="sum")
+    bce = torch.nn.BCELoss(reduction="sum")
+    g = torch.Generator().manual_seed(0)
+    n = len(Xt)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for s in range(0, n, 128):
+            x = Xt[perm[s:s + 128]]
+            h = torch.sigmoid(x @ W.T + b)
+            a_hat = h @ W + c
+            loss = (bce_logits(a_hat, x) if logits else bce(torch.sigmoid(a_hat), x)) / len(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return (time.perf_counter() - t) / epochs, float(loss)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n", type=int, default=60000, help="training images used (max 60000)")
+    ap.add_argument("--contractive-n", type=int, default=20000,
+                    help="images for the contractive/plain step-cost comparison")
+    args = ap.parse_args(argv)
+    _limit_threads(args.threads)
+
+    X64 = load_data(args.n, np.float64)
+    X32 = X64.astype(np.float32)
+    print(f"Fashion-MNIST train: {X64.shape}, tied sigmoid AE 784-256, cross-entropy, batch 128, "
+          f"Adam, {args.epochs} epoch(s), {args.threads} thread(s)")
+    rows = []
+    s64, m64 = time_npae(X64, args.epochs, "float64")
+    rows.append(("npae float64 (logits form)", s64, m64.history_["loss"][-1]))
+    s32, m32 = time_npae(X32, args.epochs, "float32")
+    rows.append(("npae float32 (logits form)", s32, m32.history_["loss"][-1]))
+    torch_rows = []
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        W0 = m64.parameters()["W"]  # any initial W: the time per epoch does not depend on it
+        for logits in (False, True):
+            st, lt = time_torch(X32, args.epochs, W0, logits)
+            name = f"PyTorch {torch.__version__} float32 ({'BCEWithLogits' if logits else 'sigmoid+BCELoss'})"
+            torch_rows.append((name, st, lt))
+    except ImportError:
+        print("(PyTorch not installed: its column is skipped)")
+    print(f"\n{'model':52s} {'s/epoch':>8s} {'last loss':>10s}")
+    for name, s, loss in rows + torch_rows:
+        print(f"{name:52s} {s:8.3f} {loss:10.3f}")
+    if torch_rows:
+        ref = torch_rows[-1][1]
+        print(f"\nratio npae / PyTorch(logits): float64 {s64 / ref:.2f}, float32 {s32 / ref:.2f}"
+              f"   (vs sigmoid+BCELoss: float64 {s64 / torch_rows[0][1]:.2f}, "
+              f"float32 {s32 / torch_rows[0][1]:.2f});  target <= 1.0")
+
+    # contractive step cost vs plain, same data and settings
+    Xc = X64[:args.contractive_n]
+    for dtype, Xd in (("float64", Xc), ("float32", Xc.astype(np.float32))):
+        plain = min(time_npae(Xd, 1, dtype)[0] for _ in range(2))
+        contr = min(time_npae(Xd, 1, dtype, "contractive")[0] for _ in range(2))
+        print(f"contractive / plain step cost ({dtype}, {len(Xd)} images, best of 2): "
+              f"{contr / plain:.2f}x  (plain {plain:.3f} s, contractive {contr:.3f} s; "
+              "target < 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
