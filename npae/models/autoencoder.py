@@ -363,7 +363,8 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
     # -- using the model ------------------------------------------------------------------------
     def transform(self, X):
         """The codes h(x) = sigm(b + Wx), shape (n, n_hidden). Deterministic."""
-        return self.encoder_.forward(self._validate(X))
+        X = self._validate(X)
+        return self.encoder_.forward(X)
 
     def inverse_transform(self, H):
         """Decode codes: x̂ = o(c + W* h), shape (n, n_features_in_)."""

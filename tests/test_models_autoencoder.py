@@ -1,0 +1,240 @@
+"""Autoencoder (issue 4, item 1): equations, hand-derived gradients, tied weights, training."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import expit, xlog1py, xlogy
+
+from conftest import require_shared
+from npae.gradcheck import numerical_gradient
+from npae.losses import cross_entropy_with_logits, cross_entropy_with_logits_grad
+from npae.models import Autoencoder, NotFittedError
+from npae.models.autoencoder import cross_entropy_logits_fused
+
+PAIRS = [("sigmoid", "cross_entropy"), ("sigmoid", "squared"), ("linear", "squared")]
+
+
+def digits():
+    """sklearn's 8x8 digits (the optdigits test set, real handwriting) scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data / 16.0, d.target
+
+
+def randomised(model, X, rng, scale=0.5):
+    """Fit for zero epochs (builds the layers), then give every parameter random values so
+    no gradient is checked at a special point (zero biases, the initial W)."""
+    model.set_params(n_epochs=0).fit(X)
+    for p in model.parameters().values():
+        p[...] = scale * rng.standard_normal(p.shape)
+    return model
+
+
+def rel_err(a, b):
+    return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)
+
+
+# -- gradients ------------------------------------------------------------------------------
+
+@given(n=st.integers(1, 6), d=st.integers(1, 8), k=st.integers(1, 6), tied=st.booleans(),
+       pair=st.sampled_from(PAIRS), seed=st.integers(0, 2**31 - 1))
+def test_gradients_match_finite_differences(n, d, k, tied, pair, seed):
+    rng = np.random.default_rng(seed)
+    decoder, loss = pair
+    X = rng.random((n, d)) if loss == "cross_entropy" else rng.standard_normal((n, d))
+    m = randomised(Autoencoder(k, tied=tied, decoder=decoder, loss=loss), X, rng)
+    grads = m.gradients(X)
+    assert set(grads) == set(m.parameters()) == ({"W", "b", "c"} | ({"W_star"} if not tied
+                                                                   else set()))
+    for name, p in m.parameters().items():
+        num = numerical_gradient(lambda _: m.loss(X), p)
+        # central differences, h = 1e-6: error ~1e-9 relative on these smooth functions
+        assert rel_err(grads[name], num) < 1e-6, name
+
+
+def test_tied_gradient_is_encoder_term_plus_decoder_term(rng):
+    """The lecture's exercise: with W* = W^T, dL/dW is the sum of two gradients."""
+    X, _ = digits()
+    X = X[:20]
+    m = randomised(Autoencoder(4, tied=True), X, rng, scale=0.3)
+    W, b, c = (m.parameters()[k].copy() for k in "Wbc")
+    n = len(X)
+    # forward and backward written out independently of the model's code
+    h = expit(X @ W.T + b)
+    x_hat = expit(h @ W + c)
+    g = (x_hat - X) / n                      # dL/dâ, fused sigmoid + cross-entropy
+    decoder_term = h.T @ g                   # (g^T h)^T: W as W* = W^T in the decoder
+    da = (g @ W.T) * h * (1 - h)             # back through W* and the encoder's sigmoid
+    encoder_term = da.T @ X                  # W in the encoder
+    gW = m.gradients(X)["W"]
+    assert rel_err(gW, encoder_term + decoder_term) < 1e-12  # same sums, rounding only
+    # both terms matter: neither alone is the gradient
+    assert rel_err(gW, encoder_term) > 0.05 and rel_err(gW, decoder_term) > 0.05
+    num = numerical_gradient(lambda _: m.loss(X), m.parameters()["W"])
+    assert rel_err(gW, num) < 1e-6  # finite differences, ~1e-9 expected
+
+
+def test_fused_logits_loss_equals_npae_losses(rng):
+    """The training loop's fused loss is npae.losses' cross-entropy from logits, exactly."""
+    for scale in (0.1, 3.0, 50.0, 1e4):  # 1e4: fully saturated, still finite
+        a_hat = scale * rng.standard_normal((9, 13))
+        X = rng.random((9, 13))
+        X[0] = (X[0] > 0.5)  # binary entries too
+        L, g = cross_entropy_logits_fused(a_hat, X)
+        ref = cross_entropy_with_logits(a_hat, X)
+        assert np.isfinite(L) and abs(L - ref) <= 1e-13 * abs(ref)
+        np.testing.assert_allclose(g, cross_entropy_with_logits_grad(a_hat, X), rtol=0,
+                                   atol=1e-16)
+
+
+# -- the equations, checked against formulas written here --------------------------------------
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_transform_reconstruct_score_follow_the_lecture(rng, tied):
+    X, _ = digits()
+    X = X[:30]
+    m = randomised(Autoencoder(5, tied=tied), X, rng)
+    p = m.parameters()
+    W_star = p["W"].T if tied else p["W_star"]
+    h = expit(p["b"] + X @ p["W"].T)                 # h(x) = sigm(b + Wx)
+    x_hat = expit(p["c"] + h @ W_star.T)             # x̂ = sigm(c + W* h)
+    np.testing.assert_allclose(m.transform(X), h, rtol=1e-13)
+    np.testing.assert_allclose(m.inverse_transform(h), x_hat, rtol=1e-13)
+    np.testing.assert_allclose(m.reconstruct(X), x_hat, rtol=1e-13)
+    ce = -(xlogy(X, x_hat) + xlog1py(1 - X, -x_hat)).sum(axis=1).mean()
+    assert m.score(X) == pytest.approx(ce, rel=1e-10)
+    assert m.loss(X) == pytest.approx(ce, rel=1e-10)
+
+
+def test_linear_decoder_with_squared_error(rng):
+    X = rng.standard_normal((15, 6))
+    m = randomised(Autoencoder(3, tied=False, decoder="linear", loss="squared"), X, rng)
+    p = m.parameters()
+    x_hat = p["c"] + expit(p["b"] + X @ p["W"].T) @ p["W_star"].T   # x̂ = c + W* h
+    np.testing.assert_allclose(m.reconstruct(X), x_hat, rtol=1e-13)
+    assert m.score(X) == pytest.approx(0.5 * ((x_hat - X) ** 2).sum(axis=1).mean(), rel=1e-12)
+
+
+# -- training on real images ----------------------------------------------------------------------
+
+def test_fit_learns_digits_with_validation_curve():
+    X, _ = digits()
+    X_train, X_test = X[:1200], X[1200:]
+    m = Autoencoder(24, n_epochs=15, batch_size=32, learning_rate=5e-3, random_state=0)
+    untrained = Autoencoder(24, n_epochs=0, random_state=0).fit(X_train).score(X_test)
+    assert m.fit(X_train, X_val=X_test) is m
+    h = m.history_
+    assert len(h["loss"]) == len(h["val_loss"]) == 15
+    assert h["loss"][-1] < 0.5 * h["loss"][0]
+    # the validation curve is the objective on X_test at the end of each epoch
+    assert h["val_loss"][-1] == pytest.approx(m.score(X_test), rel=1e-12)
+    # cross-entropy per image: untrained ~44, the mean image ~30, trained ~17 (measured)
+    mean_img = np.clip(X_train.mean(0), 1e-6, 1 - 1e-6)
+    mean_ce = -(xlogy(X_test, mean_img) + xlog1py(1 - X_test, -mean_img)).sum(1).mean()
+    score = m.score(X_test)
+    assert score < 0.7 * mean_ce and score < 0.5 * untrained
+    assert m.transform(X_test).shape == (len(X_test), 24)
+    assert m.n_features_in_ == 64
+
+
+def test_same_random_state_same_model_and_float32():
+    X, _ = digits()
+    X = X[:300]
+    a = Autoencoder(8, n_epochs=2, random_state=3).fit(X)
+    b = Autoencoder(8, n_epochs=2, random_state=3).fit(X)
+    for k in a.parameters():
+        np.testing.assert_array_equal(a.parameters()[k], b.parameters()[k])
+    f = Autoencoder(8, n_epochs=2, random_state=3, dtype="float32").fit(X)
+    assert all(p.dtype == np.float32 for p in f.parameters().values())
+    assert f.transform(X).dtype == np.float32
+    # same run in single precision: same losses to float32 accuracy
+    np.testing.assert_allclose(f.history_["loss"], a.history_["loss"], rtol=1e-4)
+
+
+def test_sgd_optimizer_and_untied_train(rng):
+    X, _ = digits()
+    m = Autoencoder(16, tied=False, optimizer="sgd", learning_rate=0.5, n_epochs=5,
+                    batch_size=32, random_state=0).fit(X[:600])
+    assert m.history_["loss"][-1] < 0.8 * m.history_["loss"][0]
+
+
+def test_mnist_real_data():
+    path = require_shared("mnist")
+    from npae.data import load_mnist
+    X, _ = load_mnist(path, kind="test")  # the 10000-image file loads faster than 60000
+    X = X.reshape(len(X), -1)
+    X_train, X_test = X[:2000], X[-500:]
+    m = Autoencoder(32, n_epochs=5, batch_size=32, learning_rate=1e-2, random_state=0)
+    m.fit(X_train)
+    mean_img = np.clip(X_train.mean(0), 1e-6, 1 - 1e-6)
+    mean_ce = -(xlogy(X_test, mean_img) + xlog1py(1 - X_test, -mean_img)).sum(1).mean()
+    # measured: the mean image costs ~200 nats per image, the trained AE ~133
+    assert m.score(X_test) < 0.75 * mean_ce
+
+
+# -- the estimator API -------------------------------------------------------------------------------
+
+def test_loss_is_hyperparameter_and_method():
+    X, _ = digits()
+    m = Autoencoder(4, loss="squared", n_epochs=1, random_state=0)
+    assert m.loss == "squared" and m.get_params()["loss"] == "squared"
+    m.fit(X[:100])
+    assert isinstance(m.loss(X[:10]), float)
+    m.set_params(loss="cross_entropy")
+    assert m.loss == "cross_entropy" and "cross_entropy" not in repr(m)  # the default
+
+
+def test_gradients_are_copies(rng):
+    X, _ = digits()
+    m = randomised(Autoencoder(4), X[:10], rng)
+    g1 = m.gradients(X[:10])
+    g2 = m.gradients(X[10:20])
+    assert not np.allclose(g1["W"], g2["W"])
+
+
+def test_save_load_roundtrip(tmp_path):
+    npae_load = pytest.importorskip("npae.models.base").load
+    X, _ = digits()
+    m = Autoencoder(6, tied=False, n_epochs=1, random_state=0).fit(X[:200])
+    m.save(tmp_path / "ae.npz")
+    m2 = npae_load(tmp_path / "ae.npz")
+    np.testing.assert_array_equal(m2.reconstruct(X[:5]), m.reconstruct(X[:5]))
+
+
+# -- bad input (item 7) ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_hidden": 0}, r"n_hidden=0 .*\[1, inf\)"),
+    ({"n_hidden": 2.5}, "n_hidden must be an integer"),
+    ({"decoder": "relu"}, "decoder='relu' is not supported"),
+    ({"decoder": "linear"}, "loss='squared'"),
+    ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+    ({"batch_size": 0}, "batch_size=0"),
+    ({"dtype": "int32"}, "dtype='int32'"),
+])
+def test_bad_hyperparameters(kwargs, match):
+    X, _ = digits()
+    with pytest.raises((ValueError, TypeError), match=match):
+        Autoencoder(**{"n_hidden": 4, **kwargs}).fit(X[:10])
+
+
+def test_bad_data():
+    X, _ = digits()
+    with pytest.raises(ValueError, match=r"needs X in \[0, 1\].*X / 255"):
+        Autoencoder(4).fit(X * 16)
+    Autoencoder(4, decoder="linear", loss="squared", n_epochs=1).fit(X * 16)  # fine
+    bad = X[:10].copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Autoencoder(4).fit(bad)
+    with pytest.raises(ValueError, match="2-D"):
+        Autoencoder(4).fit(X[0])
+    with pytest.raises(NotFittedError, match="fit"):
+        Autoencoder(4).transform(X)
+    m = Autoencoder(4, n_epochs=0).fit(X)
+    with pytest.raises(ValueError, match="64 features"):
+        m.transform(X[:, :10])
+    with pytest.raises(ValueError, match="n_hidden=4"):
+        m.inverse_transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"X_val in \[0, 1\]"):
+        Autoencoder(4).fit(X, X_val=X * 2)
