@@ -1,0 +1,400 @@
+"""Hot loops of the convolutional layers: Numba kernels, each with a plain-NumPy twin.
+
+Notation (NCHW, as in PyTorch). A convolution (really a cross-correlation, as in every deep
+learning library) with weight W (O, C, kH, kW), stride (sH, sW), zero padding (pH, pW) and
+dilation (dH, dW) maps x (N, C, H, W) to y (N, O, Ho, Wo):
+
+    (1)  y[n,o,p,q]   = b[o] + sum_{c,i,j} W[o,c,i,j] x[n, c, p sH + i dH - pH, q sW + j dW - pW]
+
+(entries of x outside [0, H) x [0, W) are the zero padding). Its gradients, for an upstream
+g = dL/dy of y's shape, are
+
+    (2)  dL/dx[n,c,h,w] = sum_{o,i,j,p,q : p sH + i dH - pH = h, q sW + j dW - pW = w}
+                                 g[n,o,p,q] W[o,c,i,j]                  (the adjoint of (1))
+    (3)  dL/dW[o,c,i,j] = sum_{n,p,q} g[n,o,p,q] x[n, c, p sH + i dH - pH, q sW + j dW - pW]
+         dL/db[o]       = sum_{n,p,q} g[n,o,p,q]
+
+Map (2) is linear in g: it *is* the transposed convolution. ``ConvTranspose2d`` runs
+``conv2d_backward_input`` as its forward pass and ``conv2d_forward`` as its input gradient,
+so one pair of kernels serves both layers -- the tied-weight idea W* = W^T once more.
+
+Max pooling (padding counts as -inf, so a padded position never wins):
+
+    (4)  y[n,c,p,q] = max_{i,j} x[n, c, p sH + i - pH, q sW + j - pW],   a[n,c,p,q] = its arg-max
+    (5)  dL/dx[n,c,h,w] = sum_{p,q : a[n,c,p,q] = (h,w)} g[n,c,p,q]
+
+Ties in (4) go to the first position in row-major window order (smallest i, then smallest j):
+the comparison is strict (">"), so a later equal value never replaces the current maximum.
+``np.argmax`` follows the same rule, so the twin agrees.
+
+Algorithm and memory layout (measured, not guessed)
+---------------------------------------------------
+The lecture's net has 1 to 16 channels. Loops whose innermost axis is a channel run 1-16
+iterations, too short for SIMD; im2col hands BLAS thin matrices (K = 9 in the first layer)
+and its copies cost more than the products. The kernels therefore keep the *batch* as the
+innermost, contiguous axis: the arrays have NCHW shape (indexing is PyTorch's), but their
+memory is ordered (C, H, W, N) ("batch-last", like PyTorch's channels_last memory format is
+a layout, not a shape). Then every term of (1)-(3) is an axpy y[o,p,q,:] += W[o,c,i,j] *
+x[c,h,w,:] of length N = 128 that LLVM turns into packed FMAs. Outputs are returned as
+NCHW-shaped views of batch-last buffers; element-wise layers (ReLU, Tanh) keep that order,
+so the next kernel reads them without a copy. An input in ordinary C order is copied into
+batch-last order once.
+
+Threads split output rows (prange over channel x row); each output element is written by
+one thread in a fixed order, and (3) sums a fixed sequence per weight entry, so results are
+bit-identical run to run and independent of the number of threads.
+
+The valid kernel offsets for each output row/column are tabulated once per call
+(``_forward_taps``/``_adjoint_taps``), so no division or bounds test sits in the inner loops.
+
+Measured on the project's 2-core machine (shared with other jobs, so +-30 %), float32, batch
+128, one thread, best of 15, milliseconds for forward + input-gradient + weight-gradient of
+each layer of the lecture's net:
+
+MEASUREMENTS_PLACEHOLDER
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "conv_output_size", "conv_transpose_output_size", "batch_last",
+    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+    "maxpool2d_forward", "maxpool2d_backward",
+    "conv2d_forward_ref", "conv2d_backward_input_ref", "conv2d_backward_weight_ref",
+    "maxpool2d_forward_ref", "maxpool2d_backward_ref",
+]
+
+
+def conv_output_size(size, kernel, stride, padding, dilation=1):
+    """floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1 (PyTorch's rule)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_size(size, kernel, stride, padding, output_padding=0, dilation=1):
+    """(size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1 (PyTorch)."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def batch_last(a):
+    """``a`` (N, C, H, W) as a C-contiguous (C, H, W, N) array; no copy if it already is one."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
+
+
+# ------------------------------------------------------------------------------------------
+# Numba kernels on batch-last arrays: x_ is (C, H, W, N), g_ is (O, Ho, Wo, N).
+# ------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _forward_taps(n_out, n_in, k, s, pad, d):
+    """For each output index p: the offsets i and input indices h = p s + i d - pad in range."""
+    ti = np.zeros((n_out, k), np.int64)
+    th = np.zeros((n_out, k), np.int64)
+    nt = np.zeros(n_out, np.int64)
+    for p in range(n_out):
+        for i in range(k):
+            h = p * s + i * d - pad
+            if 0 <= h < n_in:
+                ti[p, nt[p]] = i
+                th[p, nt[p]] = h
+                nt[p] += 1
+    return ti, th, nt
+
+
+@njit(cache=True)
+def _adjoint_taps(n_in, n_out, k, s, pad, d):
+    """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out."""
+    ti = np.zeros((n_in, k), np.int64)
+    tp = np.zeros((n_in, k), np.int64)
+    nt = np.zeros(n_in, np.int64)
+    for p in range(n_out):
+        for i in range(k):
+            h = p * s + i * d - pad
+            if 0 <= h < n_in:
+                ti[h, nt[h]] = i
+                tp[h, nt[h]] = p
+                nt[h] += 1
+    return ti, tp, nt
+
+
+@njit(cache=True, parallel=True)
+def _conv2d_forward(x_, W, b, sh, sw, ph, pw, dh, dw, Ho, Wo):
+    """(1) on batch-last arrays: y_[o,p,q,:] = b[o] + sum W[o,c,i,j] x_[c,h,w,:]."""
+    C, H, Wd, N = x_.shape
+    O, _, kh, kw = W.shape
+    ti, th, nti = _forward_taps(Ho, H, kh, sh, ph, dh)
+    tj, tw, ntj = _forward_taps(Wo, Wd, kw, sw, pw, dw)
+    has_b = b.shape[0] == O
+    y_ = np.empty((O, Ho, Wo, N), dtype=x_.dtype)
+    for r in prange(O * Ho):
+        o, p = r // Ho, r % Ho
+        acc = np.empty(N, dtype=x_.dtype)
+        for q in range(Wo):
+            b0 = b[o] if has_b else 0.0
+            for n in range(N):
+                acc[n] = b0
+            for a in range(nti[p]):
+                i, h = ti[p, a], th[p, a]
+                for e in range(ntj[q]):
+                    j, w = tj[q, e], tw[q, e]
+                    for c in range(C):
+                        wv = W[o, c, i, j]
+                        for n in range(N):
+                            acc[n] += wv * x_[c, h, w, n]
+            for n in range(N):
+                y_[o, p, q, n] = acc[n]
+    return y_
+
+
+@njit(cache=True, parallel=True)
+def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
+    """(2) on batch-last arrays, as a gather: each dx_[c,h,w,:] sums the (i, p), (j, q) pairs
+    that read position (h, w), so no two threads write the same entry. ``b`` (C,) is added
+    for ConvTranspose2d's forward pass; Conv2d's input gradient passes an empty array."""
+    O, Ho, Wo, N = g_.shape
+    _, C, kh, kw = W.shape
+    ti, tp, nti = _adjoint_taps(H, Ho, kh, sh, ph, dh)
+    tj, tq, ntj = _adjoint_taps(Wd, Wo, kw, sw, pw, dw)
+    has_b = b.shape[0] == C
+    dx_ = np.empty((C, H, Wd, N), dtype=g_.dtype)
+    for r in prange(C * H):
+        c, h = r // H, r % H
+        acc = np.empty(N, dtype=g_.dtype)
+        for w in range(Wd):
+            b0 = b[c] if has_b else 0.0
+            for n in range(N):
+                acc[n] = b0
+            for a in range(nti[h]):
+                i, p = ti[h, a], tp[h, a]
+                for e in range(ntj[w]):
+                    j, q = tj[w, e], tq[w, e]
+                    for o in range(O):
+                        wv = W[o, c, i, j]
+                        for n in range(N):
+                            acc[n] += wv * g_[o, p, q, n]
+            for n in range(N):
+                dx_[c, h, w, n] = acc[n]
+    return dx_
+
+
+@njit(cache=True, parallel=True)
+def _conv2d_backward_weight(x_, g_, kh, kw, sh, sw, ph, pw, dh, dw):
+    """(3) on batch-last arrays. Each weight entry is one thread's job: acc[n] sums the
+    products over (p, q) lane by lane (vectorised), then the N lanes are added in order."""
+    C, H, Wd, N = x_.shape
+    O, Ho, Wo = g_.shape[0], g_.shape[1], g_.shape[2]
+    ti, th, nti = _forward_taps(Ho, H, kh, sh, ph, dh)
+    tj, tw, ntj = _forward_taps(Wo, Wd, kw, sw, pw, dw)
+    dW = np.empty((O, C, kh, kw), dtype=x_.dtype)
+    for r in prange(O * C):
+        o, c = r // C, r % C
+        acc = np.empty(N, dtype=x_.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                acc[:] = 0.0
+                for p in range(Ho):
+                    for a in range(nti[p]):
+                        if ti[p, a] != i:
+                            continue
+                        h = th[p, a]
+                        for q in range(Wo):
+                            for e in range(ntj[q]):
+                                if tj[q, e] != j:
+                                    continue
+                                w = tw[q, e]
+                                for n in range(N):
+                                    acc[n] += g_[o, p, q, n] * x_[c, h, w, n]
+                s = 0.0
+                for n in range(N):
+                    s += acc[n]
+                dW[o, c, i, j] = s
+    return dW
+
+
+@njit(cache=True, parallel=True)
+def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
+    """(4) on batch-last arrays; the arg-max is the flat index h W + w (int32).
+
+    Window positions outside the input are skipped, which is the same as padding with -inf
+    (PyTorch's rule padding <= kernel / 2 guarantees every window holds an input entry)."""
+    C, H, Wd, N = x_.shape
+    y_ = np.empty((C, Ho, Wo, N), dtype=x_.dtype)
+    arg_ = np.empty((C, Ho, Wo, N), dtype=np.int32)
+    for r in prange(C * Ho):
+        c, p = r // Ho, r % Ho
+        for q in range(Wo):
+            first = True
+            for i in range(kh):
+                h = p * sh + i - ph
+                if h < 0 or h >= H:
+                    continue
+                for j in range(kw):
+                    w = q * sw + j - pw
+                    if w < 0 or w >= Wd:
+                        continue
+                    k = h * Wd + w
+                    if first:
+                        for n in range(N):
+                            y_[c, p, q, n] = x_[c, h, w, n]
+                            arg_[c, p, q, n] = k
+                        first = False
+                    else:
+                        for n in range(N):
+                            v = x_[c, h, w, n]
+                            if v > y_[c, p, q, n]:  # strict: a tie keeps the earlier position
+                                y_[c, p, q, n] = v
+                                arg_[c, p, q, n] = k
+    return y_, arg_
+
+
+@njit(cache=True, parallel=True)
+def _maxpool2d_backward(g_, arg_, H, Wd):
+    """(5) on batch-last arrays: dx_[c, a, n] += g_[c, p, q, n] with a = arg_[c, p, q, n]."""
+    C, Ho, Wo, N = g_.shape
+    dx_ = np.zeros((C, H * Wd, N), dtype=g_.dtype)
+    for c in prange(C):
+        for p in range(Ho):
+            for q in range(Wo):
+                for n in range(N):
+                    dx_[c, arg_[c, p, q, n], n] += g_[c, p, q, n]
+    return dx_.reshape(C, H, Wd, N)
+
+
+# ------------------------------------------------------------------------------------------
+# Public kernels: NCHW-shaped in and out (memory batch-last, see above). The arguments
+# mirror the twins so the tests can hold one to the other.
+# ------------------------------------------------------------------------------------------
+
+def _bias(b, n, dtype):
+    return np.empty(0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+
+
+def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
+    """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None."""
+    x_ = batch_last(x)
+    W = np.ascontiguousarray(W, dtype=x_.dtype)
+    y_ = _conv2d_forward(x_, W, _bias(b, W.shape[0], x_.dtype), stride[0], stride[1],
+                         padding[0], padding[1], dilation[0], dilation[1], out_hw[0], out_hw[1])
+    return y_.transpose(3, 0, 1, 2)
+
+
+def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
+    """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None."""
+    g_ = batch_last(g)
+    W = np.ascontiguousarray(W, dtype=g_.dtype)
+    dx_ = _conv2d_backward_input(g_, W, _bias(b, W.shape[1], g_.dtype), stride[0], stride[1],
+                                 padding[0], padding[1], dilation[0], dilation[1],
+                                 in_hw[0], in_hw[1])
+    return dx_.transpose(3, 0, 1, 2)
+
+
+def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
+    """(3): dL/dW (O, C, kH, kW) for x (N, C, H, W) and g (N, O, Ho, Wo)."""
+    x_ = batch_last(x)
+    g_ = batch_last(g).astype(x_.dtype, copy=False)
+    return _conv2d_backward_weight(x_, g_, kernel[0], kernel[1], stride[0], stride[1],
+                                   padding[0], padding[1], dilation[0], dilation[1])
+
+
+def maxpool2d_forward(x, kernel, stride, padding, out_hw):
+    """(4): y (N, C, Ho, Wo) and the arg-max a (flat index h W + w into each H x W image)."""
+    y_, arg_ = _maxpool2d_forward(batch_last(x), kernel[0], kernel[1], stride[0], stride[1],
+                                  padding[0], padding[1], out_hw[0], out_hw[1])
+    return y_.transpose(3, 0, 1, 2), arg_.transpose(3, 0, 1, 2)
+
+
+def maxpool2d_backward(g, arg, in_hw):
+    """(5): dL/dx (N, C, H, W), each g entry added at its arg-max."""
+    g_ = batch_last(g)
+    dx_ = _maxpool2d_backward(g_, batch_last(arg), in_hw[0], in_hw[1])
+    return dx_.transpose(3, 0, 1, 2)
+
+
+# ------------------------------------------------------------------------------------------
+# NumPy twins: the same maths written for reading, on ordinary NCHW arrays. Kernel offset
+# (i, j) picks a strided slice of the zero-padded input, and (1)-(5) become sums over offsets.
+# ------------------------------------------------------------------------------------------
+
+def _window(i, j, stride, dilation, out_hw):
+    """The slice of the padded input that offset (i, j) reads at all Ho x Wo output places."""
+    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
+    return (slice(None), slice(None), slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw))
+
+
+def _pad(a, kernel, stride, padding, dilation, out_hw, fill=0.0):
+    """``a`` inside a border of ``fill``, big enough for every window of the output."""
+    N, C, H, Wd = a.shape
+    Hp = max(H + 2 * padding[0], (kernel[0] - 1) * dilation[0] + stride[0] * (out_hw[0] - 1) + 1)
+    Wp = max(Wd + 2 * padding[1], (kernel[1] - 1) * dilation[1] + stride[1] * (out_hw[1] - 1) + 1)
+    out = np.full((N, C, Hp, Wp), fill, dtype=a.dtype)
+    out[:, :, padding[0]:padding[0] + H, padding[1]:padding[1] + Wd] = a
+    return out
+
+
+def conv2d_forward_ref(x, W, b, stride, padding, dilation, out_hw):
+    """(1): y = sum over offsets (i, j) of W[:, :, i, j] applied to the shifted input."""
+    kernel = W.shape[2:]
+    x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
+    y = np.zeros((x.shape[0], W.shape[0]) + tuple(out_hw), dtype=x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            y += np.einsum("oc,nchw->nohw", W[:, :, i, j],
+                           x_pad[_window(i, j, stride, dilation, out_hw)])
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def conv2d_backward_input_ref(g, W, b, stride, padding, dilation, in_hw):
+    """(2): each offset (i, j) sends W[:, :, i, j]^T g back to the positions it read."""
+    N, _, Ho, Wo = g.shape
+    kernel = W.shape[2:]
+    H, Wd = in_hw
+    dx_pad = _pad(np.zeros((N, W.shape[1], H, Wd), g.dtype), kernel, stride, padding,
+                  dilation, (Ho, Wo))
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            dx_pad[_window(i, j, stride, dilation, (Ho, Wo))] += np.einsum(
+                "oc,nohw->nchw", W[:, :, i, j], g)
+    # what reached the zero padding is dropped: the padding is a constant, not an input
+    dx = dx_pad[:, :, padding[0]:padding[0] + H, padding[1]:padding[1] + Wd].copy()
+    if b is not None:
+        dx += b[None, :, None, None]
+    return dx
+
+
+def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
+    """(3): dW[:, :, i, j] = sum over n, p, q of g times the input slice offset (i, j) read."""
+    out_hw = g.shape[2:]
+    x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
+    dW = np.zeros((g.shape[1], x.shape[1]) + tuple(kernel), dtype=x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            dW[:, :, i, j] = np.einsum("nohw,nchw->oc", g,
+                                       x_pad[_window(i, j, stride, dilation, out_hw)])
+    return dW
+
+
+def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
+    """(4): stack the kH*kW shifted views in row-major order; np.argmax picks the first max."""
+    Wd = x.shape[3]
+    x_pad = _pad(x, kernel, stride, padding, (1, 1), out_hw, fill=-np.inf)
+    views = np.stack([x_pad[_window(i, j, stride, (1, 1), out_hw)]
+                      for i in range(kernel[0]) for j in range(kernel[1])], axis=-1)
+    k = np.argmax(views, axis=-1)
+    y = np.take_along_axis(views, k[..., None], axis=-1)[..., 0]
+    i, j = np.divmod(k, kernel[1])
+    h = np.arange(out_hw[0])[:, None] * stride[0] + i - padding[0]
+    w = np.arange(out_hw[1])[None, :] * stride[1] + j - padding[1]
+    return y, h * Wd + w
+
+
+def maxpool2d_backward_ref(g, arg, in_hw):
+    """(5): np.add.at adds every g[n,c,p,q] into dx at its arg-max (repeats accumulate)."""
+    N, C = g.shape[:2]
+    dx = np.zeros((N, C, in_hw[0] * in_hw[1]), dtype=g.dtype)
+    n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+    np.add.at(dx, (n[..., None], c[..., None], arg.reshape(N, C, -1)), g.reshape(N, C, -1))
+    return dx.reshape(N, C, in_hw[0], in_hw[1])
