@@ -3,6 +3,7 @@ from .autoencoder import Autoencoder
 from .base import BaseEstimator, NotFittedError
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
+from .psd import PSD, PredictiveSparseDecomposition
 
 __all__ = ["BaseEstimator", "NotFittedError", "Autoencoder", "DenoisingAutoencoder",
-           "ContractiveAutoencoder"]
+           "ContractiveAutoencoder", "PredictiveSparseDecomposition", "PSD"]

@@ -1,0 +1,663 @@
+r"""Predictive Sparse Decomposition (PSD): a sparse-coding decoder with a fast predictor.
+
+The lecture's slide "Predictive Sparse Decomposition", at training time::
+
+    (1)  min over D, W, z of   ||D z - x||^2 + lam ||z||_1  +  ||sigma(W x) - z||^2
+                               \__________ decoder ______/    \_____ encoder ____/
+
+D (d, m) is a dictionary of m atoms (its columns d_j), z (m,) the sparse code of x (d,),
+and h(x) = sigma(W x) the encoder's *prediction* of that code (W is (m, d)). At test time
+the code costs one matrix product, h(x), instead of an iterative solve: that is the point.
+
+Notation and conventions
+------------------------
+* The slide's objective is used exactly: no 1/2 factors. In npae.losses' convention
+  (``squared_error`` = 1/2 ||x_hat - x||^2) the decoder term is 2 * squared_error(Dz, x).
+* Reduction as everywhere in npae: sum over features, **mean over the batch**. For rows
+  x^(t), z^(t), t = 1..n (X is (n, d), Z is (n, m); a row's reconstruction is D z, so the
+  batch's is Z D^T)::
+
+    (2)  E(D, W, Z) = (1/n) sum_t [ ||D z^(t) - x^(t)||^2 + lam ||z^(t)||_1 + ||h(x^(t)) - z^(t)||^2 ]
+
+* The encoder has a bias: a = W x + b, h = sigma(a). The slide's sigma(W x) is the special
+  case b = 0 (or b folded into W by a constant input 1). The bias matters for a sigmoid: a
+  sparse code is mostly 0, and sigma(Wx) can only get near 0 through a large negative Wx; a
+  learned b < 0 gives every unit a cheap "off" state. ``encoder_bias=False`` fixes b = 0
+  and gives the slide's form literally.
+* ``encoder="sigmoid"`` is the lecture's sigma: h = sigm(a), a prediction in (0, 1).
+  ``encoder="tanh"`` is Kavukcuoglu, Ranzato & LeCun (2008), "Fast inference in sparse
+  coding algorithms with applications to object recognition": h = g * tanh(a) with a learned
+  per-unit gain g (their diagonal matrix G), so the prediction can be negative and larger
+  than 1. Their objective also weights the prediction term by alpha; the slide's alpha = 1
+  is used here.
+
+Alternating minimisation (one *block* per mini-batch; ``_block``)
+-----------------------------------------------------------------
+z-step, D and W fixed. Per row, minimise (1)'s z-part, convex in z::
+
+    (3)  f(z) = ||D z - x||^2 + ||z - h||^2  (smooth)   +   lam ||z||_1  (non-smooth)
+
+    (4)  grad f(z) = 2 D^T (D z - x) + 2 (z - h) = 2 (H z - c),   H = D^T D + I,  c = D^T x + h
+
+The Hessian of f is 2H, so grad f is Lipschitz with constant
+
+    (5)  L = 2 lambda_max(H) = 2 ||D||_2^2 + 2        (||D||_2: the largest singular value)
+
+(||grad f(z) - grad f(z')|| = 2 ||H (z - z')|| <= 2 lambda_max(H) ||z - z'||.) With step 1/L
+the quadratic upper bound of f is minimised, together with lam ||z||_1, by the proximal
+step of ISTA, a soft-threshold S_t(v) = sign(v) max(|v| - t, 0):
+
+    (6)  z <- S_{lam/L}( y - grad f(y) / L )
+
+ISTA takes y = the previous z. FISTA (Beck & Teboulle, 2009) extrapolates,
+y = z_k + (t_k - 1)/t_{k+1} (z_k - z_{k-1}), t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2, and
+restarts the momentum (t = 1) whenever it points uphill, (y - z_{k+1}) . (z_{k+1} - z_k) > 0
+(O'Donoghue & Candes, 2015). Everything is done in the Gram form (4): H and c are computed
+once per solve, so an iteration costs O(m * nnz(z)) per row, independent of d.
+
+Stopping: the duality gap. f + lam||.||_1 is a lasso with the stacked dictionary
+[D; I] and target [x; h]; for theta = s r, r the stacked residual and
+s = min(1, lam / (2 ||c - H z||_inf)), the dual value 2 s (||x||^2 + ||h||^2 - c.z) - s^2 ||r||^2
+is a lower bound on the optimum, so stopping when gap <= tol * objective guarantees the
+objective is within a factor (1 + tol) of the optimum. The solver returns the best iterate
+it saw, so a warm start is never made worse. With the encoder term off (``h=None``:
+H = D^T D, c = D^T x) the same code solves the plain lasso, which the benchmark compares
+with scikit-learn.
+
+D-step, Z fixed. Only the decoder term depends on D::
+
+    (7)  grad_D (1/n) sum_t ||D z - x||^2 = (2/n) sum_t (D z - x) z^T = (2/n) R^T Z,   R = Z D^T - X
+
+A step of 1/L_D, L_D = 2 lambda_max(Z^T Z) / n (the Lipschitz constant of (7) in D), then
+every column is projected back to unit norm, d_j <- d_j / ||d_j||. Why: the objective is
+unchanged by D -> D S, z -> S^{-1} z for any diagonal S > 0 except for lam ||z||_1, which
+shrinks as S grows; without a norm constraint the optimiser drives ||z||_1 -> 0 by blowing
+the atoms up, and the sparsity penalty stops meaning anything. (The convex unit-ball
+constraint ||d_j|| <= 1 is equivalent at the optimum for every atom in use, by the same
+scaling argument.) Normalising is a projection onto a non-convex set, so the step is
+backtracked (halved) until the decoder term does not increase: the block never increases (2).
+
+W-step, Z fixed. Only the encoder term depends on W (and b, g). With a = W x + b::
+
+    (8)  sigmoid:  h = sigm(a),        delta = dE/da = (2/n) (h - z) * h (1 - h)
+         tanh:     h = g * tanh(a),    delta = (2/n) (h - z) * g (1 - tanh(a)^2),
+                                       dE/dg = (2/n) sum_t (h - z) * tanh(a)
+         dE/dW = sum_t delta x^T = delta^T X (rows as samples),   dE/db = sum_t delta
+
+(sigm'(a) = sigm(a)(1 - sigm(a)), tanh' = 1 - tanh^2.) A gradient step with Armijo
+backtracking (the step halves until the encoder term decreases enough), so the W-step never
+increases (2) either.
+
+``loss(X)`` and ``gradients(X)``: z is a latent variable, not a parameter, so the loss of
+the parameters is the objective at the optimal codes::
+
+    (9)  loss(D, W) = (1/n) sum_t min_z E(x^(t), z)
+
+The inner problem is strongly convex (Hessian 2H >= 2I), so its minimiser z* is unique and,
+by Danskin's theorem, the gradient of (9) is the partial gradient of E at z = z* (the
+dependence of z* on D, W does not contribute, because dE/dz = 0 there, in the subgradient
+sense): gradients(X) returns (7) and (8) evaluated at z*. ``objective(X, Z)`` and
+``objective_gradients(X, Z)`` give (2) and its gradients at any Z, including the smooth
+part's gradient in Z, (4) / n.
+
+Performance: the z-step's inner loop is a Numba kernel (``_fista_kernel``) exploiting the
+sparsity of z; ``_fista_numpy`` is its plain-NumPy twin (vectorised over the batch, same
+arithmetic), which the tests hold the kernel to and which ``backend="numpy"`` selects.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .._validation import as_float_array, check_param
+from ..nn.activations import sigmoid
+from ..train import iterate_minibatches
+from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+
+__all__ = ["PredictiveSparseDecomposition", "PSD", "sparse_encode", "soft_threshold"]
+
+
+def soft_threshold(v, t):
+    """S_t(v) = sign(v) max(|v| - t, 0), the proximal operator of t ||.||_1."""
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# z-step: ISTA / FISTA in Gram form, stopped by the duality gap
+# --------------------------------------------------------------------------------------------
+
+def _energy_and_gap_numpy(Z, U, C, k, lam, mu):
+    """Per row: objective E = z.Hz - 2 c.z + k + lam ||z||_1 and an upper bound on E - E*.
+
+    U = Z H. For lam > 0 the duality gap (module docstring); for lam = 0 (no l1 term) the
+    smooth bound E - E* = rho^T H^{-1} rho <= ||rho||^2 / mu, rho = c - Hz, mu = lambda_min(H).
+    """
+    cz = np.einsum("ij,ij->i", C, Z)
+    smooth = np.maximum(np.einsum("ij,ij->i", Z, U) - 2.0 * cz + k, 0.0)
+    E = smooth + lam * np.abs(Z).sum(axis=1)
+    rho = C - U
+    if lam > 0:
+        rho_inf = np.abs(rho).max(axis=1)
+        s = np.where(2.0 * rho_inf <= lam, 1.0, lam / (2.0 * np.maximum(rho_inf, 1e-300)))
+        dual = 2.0 * s * (k - cz) - s * s * smooth
+        gap = E - dual
+    elif mu > 0:
+        gap = np.einsum("ij,ij->i", rho, rho) / mu
+    else:
+        gap = np.full(len(E), np.inf)
+    return E, gap
+
+
+def _fista_numpy(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate):
+    """Plain-NumPy twin of ``_fista_kernel``: every row of the batch at once.
+
+    Rows that have met the stopping rule are frozen (no longer updated), exactly as the
+    kernel stops its per-row loop. Returns (Z, n_iter) with Z the best iterate of each row.
+    """
+    n, m = C.shape
+    step, thr = 2.0 / L, lam / L
+    Z = Z0.copy()
+    U = Z @ H
+    E, _ = _energy_and_gap_numpy(Z, U, C, k, lam, mu)
+    best, best_E = Z.copy(), E
+    Y, HY = Z.copy(), U.copy()
+    t = np.ones(n)
+    n_iter = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
+    for it in range(1, max_iter + 1):
+        if active.size == 0:
+            break
+        a = active
+        Z_new = soft_threshold(Y[a] - step * (HY[a] - C[a]), thr)      # (6)
+        U_new = Z_new @ H
+        E_new, gap = _energy_and_gap_numpy(Z_new, U_new, C[a], k[a], lam, mu)
+        better = E_new < best_E[a]
+        best[a[better]] = Z_new[better]
+        best_E[a[better]] = E_new[better]
+        n_iter[a] = it
+        done = gap <= tol * E_new
+        if accelerate:
+            dz = Z_new - Z[a]
+            restart = np.einsum("ij,ij->i", Y[a] - Z_new, dz) > 0
+            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t[a] ** 2))
+            beta = np.where(restart, 0.0, (t[a] - 1.0) / t_new)
+            t[a] = np.where(restart, 1.0, t_new)
+            Y[a] = Z_new + beta[:, None] * dz
+            # H y is a combination of the H z's already computed: no extra product
+            HY[a] = (1.0 + beta[:, None]) * U_new - beta[:, None] * U[a]
+        else:
+            Y[a], HY[a] = Z_new, U_new
+        Z[a], U[a] = Z_new, U_new
+        active = a[~done]
+    return best, n_iter
+
+
+@njit(cache=True)
+def _sparse_matvec(H, z, u):
+    """u = H z touching only the non-zeros of z (H symmetric: row j is column j)."""
+    m = z.shape[0]
+    for i in range(m):
+        u[i] = 0.0
+    for j in range(m):
+        zj = z[j]
+        if zj != 0.0:
+            Hj = H[j]
+            for i in range(m):
+                u[i] += zj * Hj[i]
+
+
+@njit(cache=True)
+def _energy_and_gap(z, u, c, k, lam, mu):
+    m = z.shape[0]
+    cz = 0.0
+    zu = 0.0
+    l1 = 0.0
+    rho_inf = 0.0
+    rho2 = 0.0
+    for i in range(m):
+        cz += c[i] * z[i]
+        zu += z[i] * u[i]
+        l1 += abs(z[i])
+        r = c[i] - u[i]
+        rho2 += r * r
+        if abs(r) > rho_inf:
+            rho_inf = abs(r)
+    smooth = max(zu - 2.0 * cz + k, 0.0)
+    E = smooth + lam * l1
+    if lam > 0:
+        s = 1.0 if 2.0 * rho_inf <= lam else lam / (2.0 * rho_inf)
+        gap = E - (2.0 * s * (k - cz) - s * s * smooth)
+    elif mu > 0:
+        gap = rho2 / mu
+    else:
+        gap = np.inf
+    return E, gap
+
+
+@njit(cache=True)
+def _fista_kernel(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate, Z, n_iter):
+    """Numba twin of ``_fista_numpy``, one row at a time, writing into Z and n_iter."""
+    n, m = C.shape
+    step = 2.0 / L
+    thr = lam / L
+    z = np.empty(m)
+    z_new = np.empty(m)
+    u = np.empty(m)
+    u_new = np.empty(m)
+    y = np.empty(m)
+    hy = np.empty(m)
+    for r in range(n):
+        c = C[r]
+        for i in range(m):
+            z[i] = Z0[r, i]
+        _sparse_matvec(H, z, u)
+        best_E, _ = _energy_and_gap(z, u, c, k[r], lam, mu)
+        for i in range(m):
+            Z[r, i] = z[i]
+            y[i] = z[i]
+            hy[i] = u[i]
+        t = 1.0
+        it = 0
+        while it < max_iter:
+            it += 1
+            for i in range(m):
+                v = y[i] - step * (hy[i] - c[i])
+                if v > thr:
+                    z_new[i] = v - thr
+                elif v < -thr:
+                    z_new[i] = v + thr
+                else:
+                    z_new[i] = 0.0
+            _sparse_matvec(H, z_new, u_new)
+            E_new, gap = _energy_and_gap(z_new, u_new, c, k[r], lam, mu)
+            if E_new < best_E:
+                best_E = E_new
+                for i in range(m):
+                    Z[r, i] = z_new[i]
+            if gap <= tol * E_new:
+                break
+            beta = 0.0
+            if accelerate:
+                dot = 0.0
+                for i in range(m):
+                    dot += (y[i] - z_new[i]) * (z_new[i] - z[i])
+                t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+                if dot > 0:
+                    t = 1.0
+                else:
+                    beta = (t - 1.0) / t_new
+                    t = t_new
+            for i in range(m):
+                y[i] = z_new[i] + beta * (z_new[i] - z[i])
+                hy[i] = (1.0 + beta) * u_new[i] - beta * u[i]
+                z[i] = z_new[i]
+                u[i] = u_new[i]
+        n_iter[r] = it
+
+
+def _gram_problem(X, D, h):
+    """H, C, k of the z-step (4) for a batch: H = D^T D (+ I), C = X D (+ h), k = ||x||^2 (+ ||h||^2)."""
+    H = D.T @ D
+    C = X @ D
+    k = np.einsum("ij,ij->i", X, X)
+    if h is not None:
+        H[np.diag_indices_from(H)] += 1.0
+        C += h
+        k += np.einsum("ij,ij->i", h, h)
+    return H, C, k
+
+
+def _solve_gram(H, C, k, Z0, lam, solver, tol, max_iter, backend):
+    eig = np.linalg.eigvalsh(H)
+    L = 2.0 * max(float(eig[-1]), 1e-300)                                  # (5)
+    mu = float(eig[0]) if eig[0] > 1e-12 * eig[-1] else 0.0
+    accelerate = solver == "fista"
+    if backend == "numpy":
+        return _fista_numpy(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate)
+    Z = np.empty_like(C)
+    n_iter = np.empty(C.shape[0], dtype=np.int64)
+    _fista_kernel(H, np.ascontiguousarray(C), k, np.ascontiguousarray(Z0), float(lam), L, mu,
+                  float(tol), int(max_iter), accelerate, Z, n_iter)
+    return Z, n_iter
+
+
+def sparse_encode(X, D, lam, h=None, *, Z0=None, solver="fista", tol=1e-6, max_iter=1000,
+                  backend="numba", return_n_iter=False):
+    """The z-step: for every row x of X, argmin_z ||D z - x||^2 + lam ||z||_1 (+ ||h - z||^2).
+
+    X (n, d); D (d, m), the dictionary, atoms as columns; h (n, m), the encoder's prediction,
+    or None to drop the encoder term (the plain lasso). Z0 (n, m) is the starting point
+    (default: h, or zeros). ``solver`` "fista" or "ista"; stops when the duality gap is at
+    most ``tol`` times the objective (so the objective is within a factor 1 + tol of the
+    optimum) or after ``max_iter`` iterations. ``backend`` "numba" (fast) or "numpy" (its
+    readable twin). Returns Z (n, m) [and the iterations used per row].
+
+    scikit-learn's ``sparse_encode(X, D.T, alpha=...)`` minimises 1/2 ||x - D z||^2 +
+    alpha ||z||_1: the same minimiser as here with lam = 2 alpha.
+    """
+    X = as_float_array(X, "X", ndim=2, dtype=np.float64)
+    D = as_float_array(D, "D", ndim=2, dtype=np.float64)
+    if D.shape[0] != X.shape[1]:
+        raise ValueError(f"D has shape {D.shape} but X has {X.shape[1]} features; D must be "
+                         "(n_features, n_atoms), atoms as columns")
+    check_param("lam", lam, low=0.0)
+    check_param("solver", solver, options=("fista", "ista"))
+    check_param("backend", backend, options=("numba", "numpy"))
+    check_param("tol", tol, low=0.0)
+    check_param("max_iter", max_iter, kind="int", low=1)
+    n, m = X.shape[0], D.shape[1]
+    if h is not None:
+        h = as_float_array(h, "h", ndim=2, dtype=np.float64)
+        if h.shape != (n, m):
+            raise ValueError(f"h has shape {h.shape}, expected (n_samples, n_atoms) = {(n, m)}")
+    if Z0 is None:
+        Z0 = h.copy() if h is not None else np.zeros((n, m))
+    else:
+        Z0 = as_float_array(Z0, "Z0", ndim=2, dtype=np.float64)
+        if Z0.shape != (n, m):
+            raise ValueError(f"Z0 has shape {Z0.shape}, expected (n_samples, n_atoms) = {(n, m)}")
+    H, C, k = _gram_problem(X, D, h)
+    Z, n_iter = _solve_gram(H, C, k, Z0, float(lam), solver, tol, max_iter, backend)
+    return (Z, n_iter) if return_n_iter else Z
+
+
+# --------------------------------------------------------------------------------------------
+# The estimator
+# --------------------------------------------------------------------------------------------
+
+class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
+    """PSD (equation (1) of the module docstring) trained by alternating minimisation.
+
+    Parameters
+    ----------
+    n_atoms : int >= 1
+        m, the number of dictionary atoms (= code size = encoder units).
+    lam : float >= 0
+        The sparsity weight lam of (1).
+    encoder : "sigmoid" | "tanh"
+        h = sigm(W x + b) (the lecture's sigma; predictions in (0, 1)) or
+        h = g * tanh(W x + b) with a learned gain g (Kavukcuoglu, Ranzato & LeCun, 2008).
+    n_iter : int >= 1
+        Epochs: passes over the data, one alternating block (z-, D-, W-step) per mini-batch.
+    z_solver : "fista" | "ista"
+        The z-step's algorithm.
+    batch_size : int >= 1
+    z_tol, z_max_iter : the z-step's stopping rule (relative duality gap) and iteration cap.
+    step_scale : float in (0, 1]
+        The D-step's step is step_scale / L_D (1: the majoriser's exact step on the batch).
+    encoder_bias : bool
+        Learn the encoder bias b (True) or keep b = 0, the slide's sigma(W x) literally.
+    random_state : None, int or Generator
+    verbose : bool
+        Print the terms of the objective after each epoch.
+
+    Attributes
+    ----------
+    components_ : (n_atoms, n_features), the atoms as rows (D = components_.T), unit norm.
+    history_ : dict of per-epoch lists, means over the samples of the epoch, measured at each
+        block's optimal z (before that block's D- and W-steps): "reconstruction"
+        ||Dz - x||^2, "sparsity_penalty" lam ||z||_1, "prediction" ||h - z||^2, "objective"
+        (their sum), "code_rel_error" ||h - z||_F / ||z||_F over the epoch, "zero_fraction"
+        of z, "z_iter" mean z-step iterations.
+    n_iter_ : epochs run.  n_features_in_ : d.
+    """
+
+    def __init__(self, n_atoms=64, lam=0.5, encoder="sigmoid", n_iter=10, z_solver="fista",
+                 batch_size=100, z_tol=1e-6, z_max_iter=500, step_scale=1.0,
+                 encoder_bias=True, random_state=None, verbose=False):
+        self.n_atoms = n_atoms
+        self.lam = lam
+        self.encoder = encoder
+        self.n_iter = n_iter
+        self.z_solver = z_solver
+        self.batch_size = batch_size
+        self.z_tol = z_tol
+        self.z_max_iter = z_max_iter
+        self.step_scale = step_scale
+        self.encoder_bias = encoder_bias
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- hyper-parameters and parameters ------------------------------------------------------
+    def _check_params(self):
+        check_param("n_atoms", self.n_atoms, kind="int", low=1)
+        check_param("lam", self.lam, low=0.0)
+        check_param("encoder", self.encoder, options=("sigmoid", "tanh"))
+        check_param("n_iter", self.n_iter, kind="int", low=1)
+        check_param("z_solver", self.z_solver, options=("fista", "ista"))
+        check_param("batch_size", self.batch_size, kind="int", low=1)
+        check_param("z_tol", self.z_tol, low=0.0)
+        check_param("z_max_iter", self.z_max_iter, kind="int", low=1)
+        check_param("step_scale", self.step_scale, low=0.0, high=1.0, low_open=True)
+        check_param("encoder_bias", self.encoder_bias, options=(True, False))
+
+    def _init_params(self, d, rng):
+        m = self.n_atoms
+        D = rng.standard_normal((d, m))
+        D /= np.linalg.norm(D, axis=0)
+        params = {"D": D, "W": rng.standard_normal((m, d)) * (0.1 / np.sqrt(d))}
+        if self.encoder_bias:
+            params["b"] = np.zeros(m)
+        if self.encoder == "tanh":
+            params["g"] = np.ones(m)
+        return params
+
+    def _restore_network(self):
+        self._params = self._init_params(self.n_features_in_, np.random.default_rng(0))
+
+    def parameters(self):
+        """{"D": (d, m), "W": (m, d)[, "b": (m,)][, "g": (m,) for tanh]}, the live arrays."""
+        check_is_fitted(self, "_params")
+        return self._params
+
+    @property
+    def components_(self):
+        check_is_fitted(self, "_params")
+        return self._params["D"].T
+
+    # -- the encoder h(x) and its derivative --------------------------------------------------
+    def _encode(self, X, params=None):
+        """(h, a, s): h the prediction, a = X W^T + b, s = sigm(a) or tanh(a)."""
+        p = self._params if params is None else params
+        a = X @ p["W"].T
+        if "b" in p:
+            a += p["b"]
+        if self.encoder == "sigmoid":
+            s = sigmoid(a)
+            return s, a, s
+        s = np.tanh(a)
+        return p["g"] * s, a, s
+
+    def _encoder_grads(self, X, Z, h, s, params):
+        """(8): gradients of (1/n) sum ||h - z||^2 with respect to W, b (and g)."""
+        n = X.shape[0]
+        e = (2.0 / n) * (h - Z)
+        if self.encoder == "sigmoid":
+            delta = e * s * (1.0 - s)
+            grads = {}
+        else:
+            delta = e * params["g"] * (1.0 - s * s)
+            grads = {"g": (e * s).sum(axis=0)}
+        grads["W"] = delta.T @ X
+        if "b" in params:
+            grads["b"] = delta.sum(axis=0)
+        return grads
+
+    # -- the objective (2) and its gradients --------------------------------------------------
+    def _terms(self, X, Z, h):
+        n = X.shape[0]
+        R = Z @ self._params["D"].T - X
+        E = h - Z
+        return {"reconstruction": float(np.vdot(R, R) / n),
+                "sparsity_penalty": float(self.lam * np.abs(Z).sum() / n),
+                "prediction": float(np.vdot(E, E) / n)}
+
+    def _check_codes(self, Z, n):
+        Z = as_float_array(Z, "Z", ndim=2, dtype=np.float64)
+        if Z.shape != (n, self.n_atoms):
+            raise ValueError(f"Z has shape {Z.shape}, expected (n_samples, n_atoms) = "
+                             f"{(n, self.n_atoms)}")
+        return Z
+
+    def objective(self, X, Z):
+        """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2."""
+        check_is_fitted(self, "_params")
+        X = self._validate_data(X, reset=False, dtype=np.float64)
+        Z = self._check_codes(Z, X.shape[0])
+        return sum(self._terms(X, Z, self._encode(X)[0]).values())
+
+    def objective_gradients(self, X, Z):
+        """Gradients of ``objective(X, Z)``: (7) for D, (8) for W, b (, g), and for Z the
+        gradient of the smooth part, (4) / n = (2/n) [(Dz - x)^T D + (z - h)] row-wise (the
+        l1 term adds lam sign(z) / n where z != 0; it has no gradient at 0)."""
+        check_is_fitted(self, "_params")
+        X = self._validate_data(X, reset=False, dtype=np.float64)
+        Z = self._check_codes(Z, X.shape[0])
+        return self._gradients_at(X, Z, with_z=True)
+
+    def _gradients_at(self, X, Z, with_z=False):
+        p = self._params
+        n = X.shape[0]
+        h, _, s = self._encode(X)
+        R = Z @ p["D"].T - X
+        grads = {"D": (2.0 / n) * R.T @ Z}                                   # (7)
+        grads.update(self._encoder_grads(X, Z, h, s, p))                      # (8)
+        if with_z:
+            grads["Z"] = (2.0 / n) * (R @ p["D"] + (Z - h))                   # (4) / n
+        return grads
+
+    def _loss_and_gradients(self, X):
+        """(9): the objective at the optimal codes z*, and its gradients (Danskin)."""
+        check_is_fitted(self, "_params")
+        X = np.asarray(X, dtype=np.float64)
+        h = self._encode(X)[0]
+        Z = self._z_step(X, h)
+        return sum(self._terms(X, Z, h).values()), self._gradients_at(X, Z)
+
+    # -- the three steps -----------------------------------------------------------------------
+    def _z_step(self, X, h, Z0=None, tol=None):
+        Z0 = h if Z0 is None else Z0
+        H, C, k = _gram_problem(X, self._params["D"], h)
+        Z, n_iter = _solve_gram(H, C, k, Z0, float(self.lam), self.z_solver,
+                                self.z_tol if tol is None else tol, self.z_max_iter, "numba")
+        self._last_z_iter = float(n_iter.mean())
+        return Z
+
+    def _d_step(self, X, Z):
+        """(7), then unit-norm columns; the step halves until ||ZD^T - X||^2 does not grow."""
+        D = self._params["D"]
+        n = X.shape[0]
+        R = Z @ D.T - X
+        rec0 = np.vdot(R, R)
+        grad = (2.0 / n) * R.T @ Z
+        ZZ = Z.T @ Z if Z.shape[1] <= n else Z @ Z.T   # same non-zero eigenvalues
+        L_D = 2.0 * float(np.linalg.eigvalsh(ZZ)[-1]) / n
+        if L_D <= 0:   # all codes zero: D does not enter the objective
+            return
+        eta = self.step_scale / L_D
+        for _ in range(30):
+            D_new = D - eta * grad
+            norms = np.linalg.norm(D_new, axis=0)
+            ok = norms > 0
+            D_new[:, ok] /= norms[ok]
+            D_new[:, ~ok] = D[:, ~ok]   # an atom cannot vanish: keep the old one
+            R_new = Z @ D_new.T - X
+            if np.vdot(R_new, R_new) <= rec0:
+                D[...] = D_new
+                return
+            eta *= 0.5
+
+    def _w_step(self, X, Z):
+        """(8) with Armijo backtracking on (1/n) sum ||h - z||^2 (never increases it)."""
+        p = self._params
+        h, _, s = self._encode(X)
+        n = X.shape[0]
+        enc0 = np.vdot(h - Z, h - Z) / n
+        grads = self._encoder_grads(X, Z, h, s, p)
+        g2 = sum(float(np.vdot(g, g)) for g in grads.values())
+        if g2 == 0:
+            return
+        eta = 2.0 * self._eta_w
+        for _ in range(40):
+            trial = dict(p)
+            for name, g in grads.items():
+                trial[name] = p[name] - eta * g
+            h_new = self._encode(X, trial)[0]
+            if np.vdot(h_new - Z, h_new - Z) / n <= enc0 - 1e-4 * eta * g2:
+                for name in grads:
+                    p[name][...] = trial[name]
+                self._eta_w = eta
+                return
+            eta *= 0.5
+        self._eta_w = eta
+
+    def _block(self, X, Z0=None):
+        """One alternating block on the batch X: z-step (warm start Z0, default h), D-step,
+        W-step. Returns (Z, h, terms at Z before the D- and W-steps)."""
+        h = self._encode(X)[0]
+        Z = self._z_step(X, h, Z0)
+        terms = self._terms(X, Z, h)
+        self._d_step(X, Z)
+        self._w_step(X, Z)
+        return Z, h, terms
+
+    # -- public API ----------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        self._check_params()
+        X = self._validate_data(X, reset=True, dtype=np.float64)
+        rng = np.random.default_rng(self.random_state)
+        self._params = self._init_params(X.shape[1], rng)
+        self._eta_w = 1.0
+        keys = ("reconstruction", "sparsity_penalty", "prediction", "objective",
+                "code_rel_error", "zero_fraction", "z_iter")
+        self.history_ = {key: [] for key in keys}
+        n = X.shape[0]
+        for epoch in range(self.n_iter):
+            acc = dict.fromkeys(keys, 0.0)
+            err2 = z2 = 0.0
+            for idx in iterate_minibatches(n, self.batch_size, rng):
+                Xb = X[idx]
+                Z, h, terms = self._block(Xb)
+                w = len(idx) / n
+                for key, v in terms.items():
+                    acc[key] += w * v
+                err2 += float(np.vdot(h - Z, h - Z))
+                z2 += float(np.vdot(Z, Z))
+                acc["zero_fraction"] += w * float(np.mean(Z == 0))
+                acc["z_iter"] += w * self._last_z_iter
+            acc["objective"] = acc["reconstruction"] + acc["sparsity_penalty"] + acc["prediction"]
+            acc["code_rel_error"] = float(np.sqrt(err2 / z2)) if z2 > 0 else float("nan")
+            for key in keys:
+                self.history_[key].append(float(acc[key]))
+            if self.verbose:
+                print(f"epoch {epoch + 1}/{self.n_iter}: " + ", ".join(
+                    f"{key} {acc[key]:.4g}" for key in keys))
+        self.n_iter_ = self.n_iter
+        return self
+
+    def transform(self, X):
+        """The fast code: h(x) = sigm(W x + b) (or g tanh(W x + b)), one matrix product."""
+        check_is_fitted(self, "_params")
+        X = self._validate_data(X, reset=False, dtype=np.float64)
+        return self._encode(X)[0]
+
+    def sparse_code(self, X, encoder_term=True, tol=None):
+        """The optimal codes z* by the z-step: of (1) with D, W fixed (``encoder_term=True``,
+        the training-time z), or of the plain lasso ||Dz - x||^2 + lam ||z||_1 (False)."""
+        check_is_fitted(self, "_params")
+        X = self._validate_data(X, reset=False, dtype=np.float64)
+        tol = self.z_tol if tol is None else check_param("tol", tol, low=0.0)
+        h = self._encode(X)[0]
+        return sparse_encode(X, self._params["D"], self.lam, h if encoder_term else None,
+                             Z0=h, solver=self.z_solver, tol=tol, max_iter=self.z_max_iter)
+
+    def inverse_transform(self, Z):
+        """x_hat = D z for every row z of Z (Z D^T)."""
+        check_is_fitted(self, "_params")
+        Z = as_float_array(Z, "Z", ndim=2)
+        if Z.shape[1] != self.n_atoms:
+            raise ValueError(f"Z has {Z.shape[1]} columns, expected n_atoms = {self.n_atoms}")
+        return Z @ self._params["D"].T
+
+
+PSD = PredictiveSparseDecomposition
