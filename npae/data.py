@@ -413,21 +413,21 @@ def _outline_fields(font, grid, to_canvas):
 
 def _pen_fields(strokes, grid, to_canvas):
     """Signed distance fields of pen-drawn digits: pen radius minus distance to the strokes."""
+    from scipy.spatial import cKDTree
+
     for digit in range(10):
         lines = strokes[digit]
         allpts = to_canvas(np.vstack(lines), _GLYPH - 2 * _PEN_RADIUS)
-        dist = np.full(len(grid), np.inf)
-        start = 0
+        dense, start = [], 0
         for line in lines:
             pts = allpts[start:start + len(line)]
             start += len(line)
-            a, d = pts[:-1], np.diff(pts, axis=0)
-            if len(d) == 0:
-                continue
-            # distance from every grid point to every segment a + t d, t in [0, 1]
-            rel = grid[:, None, :] - a[None]
-            t = np.clip((rel * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0, 1)
-            dist = np.minimum(dist, np.linalg.norm(rel - t[..., None] * d, axis=-1).min(1))
+            # points every 0.2 px along each segment: the nearest one is within 0.005 px of
+            # the true distance to the segment for every grid point outside the stroke's core
+            for p, q in zip(pts[:-1], pts[1:]):
+                k = max(2, int(np.hypot(*(q - p)) / 0.2) + 1)
+                dense.append(p + np.linspace(0, 1, k)[:, None] * (q - p))
+        dist, _ = cKDTree(np.vstack(dense)).query(grid)
         yield (_PEN_RADIUS - dist).reshape(_RES, _RES)
 
 
