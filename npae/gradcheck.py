@@ -316,8 +316,9 @@ class GradCheckResult:
 
     ``numeric``, ``error_estimate``, ``threshold`` are NaN at entries that were not checked
     (sampled mode); ``checked``, ``kinks`` and ``failed`` are boolean masks of x's shape.
-    ``max_rel_error`` is taken over entries the finite difference resolves
-    (max(|a|, |n|) above twice its error estimate); noise-level entries count absolutely.
+    ``max_rel_error`` is taken over entries the finite difference resolves to rtol (twice
+    its error estimate below rtol max(|a|, |n|)); entries near its noise floor, where a
+    relative error means nothing, are judged by the absolute rule only.
     """
     ok: bool
     max_abs_error: float
@@ -435,7 +436,11 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     numeric = full(n_c, np.nan)
     counted = ~at_kink
     max_abs = float(abs_err[counted].max()) if counted.any() else 0.0
-    resolved = counted & (big > SAFETY * err) & (big > 0)
+    # relative errors of entries the finite difference resolves to rtol; entries near its
+    # noise floor are judged by the absolute rule only
+    resolved = counted & (SAFETY * err <= max(rtol, 1e-8) * big)
+    if not resolved.any():
+        resolved = counted & (big > SAFETY * err)
     max_rel = float((abs_err[resolved] / big[resolved]).max()) if resolved.any() else 0.0
     worst = _index(flat[counted][np.argmax(abs_err[counted])], shape) if counted.any() else None
     res = GradCheckResult(
@@ -1049,7 +1054,8 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
     batch = x.shape[0] if x.ndim >= 2 else None
     layer.zero_grad()
     layer.forward(x)
-    dx = np.asarray(layer.backward(dout), dtype=np.float64).copy()
+    dx = np.array(layer.backward(dout.copy()), dtype=np.float64)  # a copy: backward may
+    # (wrongly) modify its argument, which the contract checks below must still see
     grads = {k: np.array(v, dtype=np.float64) for k, v in layer.grads.items()}
     params = layer.params
 
