@@ -162,11 +162,12 @@ class Conv2d(_Spatial):
         if g.shape != self.output_shape(x.shape):
             raise ValueError(f"{self!r}.backward got dout of shape {g.shape}, expected "
                              f"{self.output_shape(x.shape)} (the shape forward returned)")
-        g = kernels.batch_last(g).transpose(3, 0, 1, 2)
+        g_ = kernels.batch_last(g)  # (out, H_out, W_out, N): contiguous rows for the sums
+        g = g_.transpose(3, 0, 1, 2)
         self.grads["W"] += kernels.conv2d_backward_weight(x, g, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
         if "b" in self.params:
-            self.grads["b"] += g.sum(axis=(0, 2, 3))
+            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
         return kernels.conv2d_backward_input(g, self.params["W"], None, self.stride,
                                              self.padding, self.dilation, x.shape[2:])
 
@@ -251,11 +252,12 @@ class ConvTranspose2d(_Spatial):
         if g.shape != self.output_shape(x.shape):
             raise ValueError(f"{self!r}.backward got dout of shape {g.shape}, expected "
                              f"{self.output_shape(x.shape)} (the shape forward returned)")
-        g = kernels.batch_last(g).transpose(3, 0, 1, 2)
+        g_ = kernels.batch_last(g)  # (out, H_out, W_out, N): contiguous rows for the sums
+        g = g_.transpose(3, 0, 1, 2)
         self.grads["W"] += kernels.conv2d_backward_weight(g, x, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
         if "b" in self.params:
-            self.grads["b"] += g.sum(axis=(0, 2, 3))
+            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
         return kernels.conv2d_forward(g, self.params["W"], None, self.stride, self.padding,
                                       self.dilation, x.shape[2:])
 

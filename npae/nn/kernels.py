@@ -178,37 +178,47 @@ def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
     return dx_
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _offset_taps(n_out, n_in, k, s, pad, d):
+    """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
+    that it pairs (those with 0 <= h < n_in)."""
+    tp = np.zeros((k, n_out), np.int64)
+    th = np.zeros((k, n_out), np.int64)
+    nt = np.zeros(k, np.int64)
+    for i in range(k):
+        for p in range(n_out):
+            h = p * s + i * d - pad
+            if 0 <= h < n_in:
+                tp[i, nt[i]] = p
+                th[i, nt[i]] = h
+                nt[i] += 1
+    return tp, th, nt
+
+
+# 'reassoc' lets LLVM keep several partial sums of the dot product in vector registers (a
+# fixed order, decided at compile time: still deterministic); no other fast-math licence.
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def _conv2d_backward_weight(x_, g_, kh, kw, sh, sw, ph, pw, dh, dw):
-    """(3) on batch-last arrays. Each weight entry is one thread's job: acc[n] sums the
-    products over (p, q) lane by lane (vectorised), then the N lanes are added in order."""
+    """(3) on batch-last arrays: each weight entry is one thread's dot product of the
+    g_[o, p, q, :] and x_[c, h, w, :] rows over all (p, q) its offset pairs."""
     C, H, Wd, N = x_.shape
     O, Ho, Wo = g_.shape[0], g_.shape[1], g_.shape[2]
-    ti, th, nti = _forward_taps(Ho, H, kh, sh, ph, dh)
-    tj, tw, ntj = _forward_taps(Wo, Wd, kw, sw, pw, dw)
+    tp, th, ntp = _offset_taps(Ho, H, kh, sh, ph, dh)
+    tq, tw, ntq = _offset_taps(Wo, Wd, kw, sw, pw, dw)
     dW = np.empty((O, C, kh, kw), dtype=x_.dtype)
+    zero = np.zeros(1, dtype=x_.dtype)[0]  # accumulate in the data's dtype, like PyTorch
     for r in prange(O * C):
         o, c = r // C, r % C
-        acc = np.empty(N, dtype=x_.dtype)
         for i in range(kh):
             for j in range(kw):
-                acc[:] = 0.0
-                for p in range(Ho):
-                    for a in range(nti[p]):
-                        if ti[p, a] != i:
-                            continue
-                        h = th[p, a]
-                        for q in range(Wo):
-                            for e in range(ntj[q]):
-                                if tj[q, e] != j:
-                                    continue
-                                w = tw[q, e]
-                                for n in range(N):
-                                    acc[n] += g_[o, p, q, n] * x_[c, h, w, n]
-                s = 0.0
-                for n in range(N):
-                    s += acc[n]
-                dW[o, c, i, j] = s
+                acc = zero
+                for a in range(ntp[i]):
+                    p, h = tp[i, a], th[i, a]
+                    for e in range(ntq[j]):
+                        q, w = tq[j, e], tw[j, e]
+                        for n in range(N):
+                            acc += g_[o, p, q, n] * x_[c, h, w, n]
+                dW[o, c, i, j] = acc
     return dW
 
 
