@@ -228,8 +228,9 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         # gain 4: sigm'(0) = 1/4, so Glorot's range is scaled by 4 for sigmoid units
         # (Glorot & Bengio 2010; the Theano denoising-autoencoder tutorial does the same)
         enc = Linear(d, self.n_hidden, rng=rng, dtype=dtype, gain=4.0)
+        gain = 4.0 if self.decoder == "sigmoid" else 1.0
         dec = TiedLinear(enc) if self.tied else Linear(self.n_hidden, d, rng=rng, dtype=dtype,
-                                                      gain=4.0)
+                                                      gain=gain)
         out = Sigmoid() if self.decoder == "sigmoid" else Identity()
         layers = (enc, Sigmoid(), dec, out)
         # the model validates its input once at its entry points; inside, layers trust it
