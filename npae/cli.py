@@ -22,6 +22,103 @@ def build_parser():
     return parser
 
 
+def _add_check(sub):
+    p = sub.add_parser("check", help="check homework answers to the lecture's gradient exercises",
+                       description="Import ANSWERS (a .py file), find each exercise's function "
+                       "by name and check it against finite differences and npae's own "
+                       "gradient on several generated inputs. Exit status 0 only if every "
+                       "checked exercise passes.")
+    p.add_argument("answers", metavar="ANSWERS.py", help="the file with your functions")
+    p.add_argument("--exercise", "-e", action="append", metavar="NAME",
+                   help="check only this exercise (repeatable; default: all)")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="for a failure, also print the gradient checker's table of worst entries")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args):
+    from .exercises.checker import FAIL, ERROR, MISSING, check_answers, format_results
+    results, import_error = check_answers(args.answers, args.exercise)
+    print(format_results(results, import_error, path=args.answers, verbose=args.verbose))
+    return 1 if import_error or any(r.status in (FAIL, ERROR, MISSING) for r in results) else 0
+
+
+def _add_exercises(sub):
+    p = sub.add_parser("exercises", help="list the gradient exercises or write a file of stubs",
+                       description="The lecture's gradient exercises (see `npae check`).")
+    esub = p.add_subparsers(dest="action", metavar="ACTION")
+    esub.add_parser("list", help="name, slide and title of every exercise")
+    s = esub.add_parser("show", help="print one exercise's statement and signature")
+    s.add_argument("name", metavar="NAME")
+    t = esub.add_parser("template", help="write FILE with a stub per exercise "
+                        "(the statements as docstrings)")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    t.add_argument("--exercise", "-e", action="append", metavar="NAME",
+                   help="only this exercise (repeatable; default: all)")
+    p.set_defaults(func=_cmd_exercises, _parser=p)
+
+
+def _cmd_exercises(args):
+    from .exercises import EXERCISES, get_exercise
+    if args.action == "list":
+        width = max(len(n) for n in EXERCISES)
+        for ex in EXERCISES.values():
+            missing = ex.missing_requirements()
+            note = f"  [unavailable: needs {', '.join(missing)}]" if missing else ""
+            print(f"{ex.name:<{width}}  {ex.title}  (slide: {ex.slide}){note}")
+        return 0
+    if args.action == "show":
+        ex = get_exercise(args.name)
+        print(f"{ex.signature}\n\n{ex.statement}")
+        return 0
+    if args.action == "template":
+        from .exercises.template import write_template
+        try:
+            path = write_template(args.file, args.exercise, force=args.force)
+        except FileExistsError as exc:
+            print(f"npae exercises: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}: fill in the functions, then run `npae check {path}`")
+        return 0
+    args._parser.print_help()
+    return 2
+
+
+def _add_gradcheck(sub):
+    p = sub.add_parser("gradcheck", help="check the gradient of any scalar function of an array",
+                       description="Check grad(x) against finite differences of f(x) at a "
+                       "random x of the given shape (float64). Without --grad, f may return "
+                       "(value, gradient); otherwise its numerical gradient is printed.")
+    p.add_argument("function", metavar="MODULE:FUNCTION",
+                   help="f, e.g. answers.py:loss or mypackage.module:loss")
+    p.add_argument("--shape", required=True, help="shape of x, e.g. 3,4")
+    p.add_argument("--grad", metavar="MODULE:FUNCTION", help="the gradient of f to check")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random x (default 0)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="n, to recognise a gradient off by the batch size")
+    p.set_defaults(func=_cmd_gradcheck)
+
+
+def _cmd_gradcheck(args):
+    from .exercises.adhoc import (UserCodeError, gradcheck_function, parse_shape,
+                                  resolve_function)
+    shape = parse_shape(args.shape)
+    try:
+        f = resolve_function(args.function)
+        g = resolve_function(args.grad) if args.grad else None
+        res = gradcheck_function(f, shape, g, seed=args.seed, rtol=args.rtol, atol=args.atol,
+                                 batch_size=args.batch_size, f_label=args.function,
+                                 grad_label=args.grad or "grad")
+    except UserCodeError as exc:
+        print(f"npae gradcheck: {exc}", file=sys.stderr)
+        return 1
+    print(res.text)
+    return 0 if res.ok else 1
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)

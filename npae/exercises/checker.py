@@ -145,9 +145,11 @@ def _find_function(module, ex):
     """(function, None) or (None, ExerciseResult explaining why not)."""
     f = getattr(module, ex.name, None)
     if f is None:
-        names = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
+        names = [k for k, v in vars(module).items()
+                 if callable(v) and not k.startswith("_") and k not in EXERCISES]
         close = difflib.get_close_matches(ex.name, names, n=1)
-        also = f"; did you mean to name {close[0]!r} {ex.name!r}?" if close else ""
+        also = (f"; is {close[0]!r} meant to be {ex.name!r}? (names must match exactly)"
+                if close else "")
         return None, ExerciseResult(ex.name, MISSING, message=(
             f"no function {ex.name!r} in the file (expected `{ex.signature}`){also}"))
     if not callable(f):

@@ -216,9 +216,9 @@ def _tied_cases(rng):
 register(Exercise(
     name="tied_weight_grad",
     title="tied weights W* = W^T: dL/dW is the sum of two gradients",
-    slide="Loss Function (tied weights) / Nonlinear Autoencoder",
+    slide="Loss Function / Nonlinear Autoencoder (Example)",
     statement="""\
-Slides "Nonlinear Autoencoder" and "Loss Function": with tied weights W* = W^T,
+Slides "Nonlinear Autoencoder (Example)" and "Loss Function": with tied weights W* = W^T,
 
     h(x) = sigm(b + W x),      x_hat = sigm(c + W^T h(x))
 
