@@ -2,8 +2,11 @@
 from .autoencoder import Autoencoder
 from .base import BaseEstimator, NotFittedError
 from .contractive import ContractiveAutoencoder
+from .conv import ConvAutoencoder
 from .denoising import DenoisingAutoencoder
 from .psd import PSD, PredictiveSparseDecomposition
+from .stacked import StackedAutoencoder
 
 __all__ = ["BaseEstimator", "NotFittedError", "Autoencoder", "DenoisingAutoencoder",
-           "ContractiveAutoencoder", "PredictiveSparseDecomposition", "PSD"]
+           "ContractiveAutoencoder", "ConvAutoencoder", "PredictiveSparseDecomposition", "PSD"]
+__all__ += ["StackedAutoencoder"]
