@@ -361,11 +361,13 @@ _PEN_FONTS = (
     {0: [_arc(0.3, 0.5, 0.28, 0.48, 0, 360)],
      1: [_line((0.32, 0.0), (0.28, 1.0))],
      2: [np.vstack([_arc(0.3, 0.28, 0.27, 0.26, 160, -40), _line((0.02, 1.0), (0.62, 1.0))])],
-     3: [np.vstack([_arc(0.3, 0.25, 0.25, 0.23, 150, -90), _arc(0.3, 0.73, 0.28, 0.26, 90, -150)])],
+     3: [np.vstack([_arc(0.3, 0.25, 0.25, 0.23, 150, -90),
+                    _arc(0.3, 0.73, 0.28, 0.26, 90, -150)])],
      4: [_line((0.45, 1.0), (0.45, 0.0), (0.0, 0.68), (0.62, 0.68))],
      5: [np.vstack([_line((0.56, 0.0), (0.12, 0.0), (0.07, 0.45)),
                     _arc(0.3, 0.68, 0.28, 0.3, 140, -150)])],
-     6: [np.vstack([_arc(0.55, 0.62, 0.5, 0.62, 100, 190), _arc(0.31, 0.72, 0.26, 0.27, 180, 540)])],
+     6: [np.vstack([_arc(0.55, 0.62, 0.5, 0.62, 100, 190),
+                    _arc(0.31, 0.72, 0.26, 0.27, 180, 540)])],
      7: [_line((0.0, 0.0), (0.6, 0.0), (0.22, 1.0))],
      8: [_arc(0.3, 0.25, 0.22, 0.24, 0, 360), _arc(0.3, 0.73, 0.27, 0.26, 0, 360)],
      9: [_arc(0.3, 0.28, 0.27, 0.27, 0, 360), _line((0.57, 0.28), (0.5, 1.0))]},
@@ -549,19 +551,22 @@ def _centre_of_mass(images):
 def synthetic_digits(n, seed=0, size=28):
     """``n`` MNIST-like handwritten-looking digits, generated without any download.
 
-    Digits 0-9 from the fonts matplotlib ships (DejaVu, STIX, Computer Modern; regular,
-    italic, mono, serif), each drawn with a random rotation, slant, width, size, pen width and
-    a smooth elastic wobble, then placed like MNIST: the box scaled to about 20 px of a 28 px
-    field (``size`` scales this), the centre of mass at the field's centre. White on black.
+    Digits 0-9 from the fonts matplotlib ships (DejaVu, STIX, Computer Modern: sans, serif,
+    italic, typewriter) and from two built-in pen "fonts" (stroke centre lines drawn with a
+    round pen), each with a random rotation, slant, width, size, pen width and a smooth
+    elastic wobble, then placed like MNIST: the box scaled to about 20 px of a 28 px field
+    (``size`` scales this), the centre of mass at the field's centre. White on black; pixel
+    statistics close to MNIST's (mean 0.13, 13% of pixels above 0.5).
 
     Returns ``(images, labels)``: images (n, size, size) float64 in [0, 1], labels int64
-    balanced over 0-9 (counts differ by at most one). The same ``seed`` gives bit-identical
-    output. About 10000 digits per second.
+    balanced over 0-9 (counts differ by at most one), in random order. The same ``seed``
+    gives bit-identical output. About a second per 10000 digits, after about a second once
+    per process to rasterise the fonts.
     """
     check_param("n", n, kind="int", low=0)
     check_param("size", size, kind="int", low=8)
     rng = np.random.default_rng(seed)
-    fields, glyph_digit, boxes, halfwidths, coms, pen = _glyph_bank()
+    fields, _, boxes, halfwidths, coms, pen = _glyph_bank()
     px = size / 28  # the recipe is stated for 28 px; other sizes scale it
 
     labels = rng.permutation(np.arange(n) % 10).astype(np.int64)
@@ -585,8 +590,9 @@ def synthetic_digits(n, seed=0, size=28):
     A[:, 0, 1] = -sin * aspect
     A[:, 1, 0] = sin - cos * shear
     A[:, 1, 1] = cos * aspect
-    # the warped glyph's box decides the scale (the larger side becomes `height` px,
-    # counting the pen, whose edge lies half the pen width outside the glyph's outline)
+    # the warped outline's box decides the scale; the pen and the anti-aliased edge then add
+    # about 2 * half - 1 px, so the non-zero pixels span about `height` px (measured: median
+    # 19-20, like MNIST's 20)
     pts = np.einsum("nij,npj->npi", A, boxes[g])
     extent = (pts.max(axis=1) - pts.min(axis=1)).max(axis=1)
     s = (height - 2 * half + 1) / extent
