@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npae.exercises import EXERCISES, Exercise, get_exercise
 from npae.exercises.checker import (ERROR, FAIL, MISSING, PASS, SKIP, check_answers,
@@ -303,3 +305,25 @@ def test_answers_may_import_their_neighbours(tmp_path):
         "from helpers_xyz import grad as linear_squared_error_grad\n")
     results, error = check_answers(tmp_path / "answers.py", ["linear_squared_error_grad"])
     assert error is None and results[0].status == PASS
+
+
+def test_a_float32_answer_is_refused_with_the_reason():
+    res = check_exercise("linear_squared_error_grad",
+                         lambda A, X: ((A - X) / X.shape[0]).astype(np.float32))
+    assert res.status == FAIL and "float32" in res.message and "float64" in res.message
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_on_any_inputs_the_correct_answer_passes_and_its_negation_fails(seed):
+    """The verdicts do not depend on the particular generated values (random seeds)."""
+    module = load_answers(ANSWERS / "correct.py")[0]
+    for name, ex in EXERCISES.items():
+        if name.startswith("conv"):      # the slowest to check; covered by the fixed seeds
+            continue
+        seeded = Exercise(**{**ex.__dict__, "cases": lambda rng, c=ex.cases: c(
+            np.random.default_rng(seed))})
+        f = getattr(module, name)
+        assert check_exercise(seeded, f).status == PASS, name
+        bad = check_exercise(seeded, lambda *a, f=f: -f(*a))
+        assert bad.status == FAIL and "opposite sign" in bad.hint, (name, bad.hint)

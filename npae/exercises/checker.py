@@ -187,6 +187,12 @@ def _as_gradient(out, ex, inp):
     """The student's return value as a float64 array, or a message saying what is wrong."""
     if out is None:
         return None, "returned None (a missing `return`?)"
+    kind = getattr(getattr(out, "dtype", None), "kind", None)
+    if kind == "f" and out.dtype.itemsize < 8:
+        return None, (f"returned a {out.dtype} array: the inputs are float64 and the check "
+                      f"needs float64 answers ({out.dtype} keeps ~7 digits, too few to tell a "
+                      "right gradient from a slightly wrong one); is there an astype or a "
+                      f"np.{out.dtype} in your code?")
     try:
         a = np.array(out, dtype=np.float64)
     except (TypeError, ValueError):
