@@ -62,8 +62,8 @@ class _LossName(str):
         self._model = model
         return self
 
-    def __call__(self, X, **kwargs):
-        return self._model._loss_value(X, **kwargs)
+    def __call__(self, *args, **kwargs):
+        return self._model._loss_value(*args, **kwargs)
 
     def __reduce__(self):  # pickles (and deep-copies) as the plain string
         return (str, (str(self),))
