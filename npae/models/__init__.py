@@ -5,6 +5,8 @@ from .contractive import ContractiveAutoencoder
 from .conv import ConvAutoencoder
 from .denoising import DenoisingAutoencoder
 from .psd import PSD, PredictiveSparseDecomposition
+from .stacked import StackedAutoencoder
 
 __all__ = ["BaseEstimator", "NotFittedError", "Autoencoder", "DenoisingAutoencoder",
            "ContractiveAutoencoder", "ConvAutoencoder", "PredictiveSparseDecomposition", "PSD"]
+__all__ += ["StackedAutoencoder"]
