@@ -21,9 +21,10 @@ The pass rule (``check_gradient``)
     numeric n_i = D(h) with h = 1e-6 * max(1, |x_i|). Each entry is also probed at h/2, and
     the pair gives an estimate of the error of n_i itself:
 
-        err_i = 4/3 |D(h) - D(h/2)|  +  8 eps max|f| / h
+        err_i = 4/3 |D(h) - D(h/2)|  +  8 eps max|f| / h  +  spread_i / 4
                 (truncation: D(h) - D(h/2) = 3/4 c h^2 when D(h) = g + c h^2)
                                        (rounding of f(x +- h), a floor the pair may miss)
+                                                           (observed noise, see Kinks)
 
     An entry passes when |a_i - n_i| <= atol + rtol max(|a_i|, |n_i|) + 2 err_i, so the
     tolerance adapts to how well the finite difference is known at that entry instead of one
@@ -31,13 +32,15 @@ The pass rule (``check_gradient``)
     of a correct gradient are ~1e-9 relative, a wrong one is off by O(1).
 
 Kinks (ReLU, max, |.|)
-    The one-sided slopes fwd = (f(x+h) - f(x))/h and bwd = (f(x) - f(x-h))/h differ by h f''
-    for a smooth f (and halve with h), by a jump O(|f'|) when [x-h, x+h] straddles a kink.
-    An entry is "at a kink" when |fwd - bwd| > max(1e-3 max(|fwd|, |bwd|), 100 rounding) and
-    the disagreement does not halve with the step (|s(h/2)/s(h) - 1/2| > 0.1). There the
-    central difference averages two slopes and means nothing; the analytic value is excused
-    (excluded from failure, counted in the report) if it lies between the one-sided slopes,
-    where any valid (sub)gradient lies. Outside them it still fails.
+    The five points x - h, x - h/2, x, x + h/2, x + h give four secant slopes. Along a
+    smooth f they grow evenly (by h/2 f'' per step); when [x - h, x + h] straddles a kink the
+    whole change of slope sits in one step. An entry is "at a kink" when the steps are
+    uneven (spread > half the largest step) and the largest step exceeds both 10 rounding
+    units and 1e-5 of the largest gradient entry. There the central difference averages two
+    slopes and means nothing, so the entry is judged by the one-sided slopes alone: the
+    analytic value is excused (excluded from failure, counted in the report) if it lies
+    among them, where every valid (sub)gradient lies, and fails otherwise. Unevenness at
+    noise level is folded into the error estimate (err_i += spread / 4).
 
 Hints (``GradCheckResult.hint``), given only where the evidence supports them: shape mismatch,
 all zeros, a constant factor (2, 1/2, -1, the batch size n, 1/n, any other c), transposed,
@@ -81,8 +84,9 @@ ROUND_C = 8.0
 #: the largest gradient entry to be reported (smaller uneven steps are rounding noise)
 KINK_NOISE = 10.0
 KINK_RTOL = 1e-5
-#: arrays larger than this are sampled (every array still gets this many checked entries)
-MAX_ENTRIES = 1000
+#: arrays larger than this are sampled (every array still gets this many checked entries);
+#: 256 checks a 16 x 16 W fully and keeps a 784 x 64 layer to ~1000 forward passes per array
+MAX_ENTRIES = 256
 N_WORST = 5
 
 
@@ -1032,9 +1036,7 @@ def check_layer(layer, x, rng=None, rtol=1e-6, atol=0.0, *, max_entries=MAX_ENTR
     ``rng`` (seed 0 by default) draws dout and the samples. On return the layer's grads are
     zero and its cache holds forward(x).
     """
-    x = _prepare(x, "x", upcast)
-    if x is not None:
-        x = x.copy()
+    x = _prepare(x, "x", upcast).copy()  # the layer never sees the caller's array
     rng = np.random.default_rng(0 if rng is None else rng)
     f32 = [k for k, p in layer.params.items() if p.dtype != np.float64]
     if f32 and not upcast:
