@@ -1,13 +1,19 @@
 """Course exercises from the lecture, and the homework checker.
 
-    from npae.exercises import EXERCISES, check_answers
-    for r in check_answers("my_answers.py"):
+    from npae.exercises import EXERCISES, check_answers, check_exercise
+    results, import_error = check_answers("my_answers.py")
+    for r in results:
         print(r.line())
+    check_exercise("tied_weight_grad", my_function).ok
 
 From the shell: ``npae exercises list``, ``npae exercises template answers.py``,
 ``npae check answers.py [--exercise NAME]``, ``npae gradcheck MODULE:FUNCTION --shape 3,4``.
 """
 from .registry import EXERCISES, Exercise, exercise_names, get_exercise, register
 from . import lecture  # noqa: F401,E402  (registers the lecture's exercises)
+from .checker import ExerciseResult, check_answers, check_exercise, load_answers  # noqa: E402
+from .template import template_source, write_template  # noqa: E402
 
-__all__ = ["EXERCISES", "Exercise", "exercise_names", "get_exercise", "register"]
+__all__ = ["EXERCISES", "Exercise", "exercise_names", "get_exercise", "register",
+           "ExerciseResult", "check_answers", "check_exercise", "load_answers",
+           "template_source", "write_template"]

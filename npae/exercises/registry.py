@@ -11,6 +11,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 __all__ = ["Exercise", "register", "get_exercise", "exercise_names", "EXERCISES"]
 
 #: name -> Exercise, in the lecture's order (insertion order)
@@ -78,7 +80,6 @@ class Exercise:
 
     def generate(self, rng=None):
         """The exercise's inputs: a list of dicts (float64 arrays and ints)."""
-        import numpy as np
         return self.cases(np.random.default_rng(self.seed if rng is None else rng))
 
 
