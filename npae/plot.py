@@ -252,3 +252,52 @@ def codes_2d(codes, labels=None, *, ax=None, cmap="tab10", s=6, alpha=0.7, title
 # --------------------------------------------------------------------------------------------
 # Topic-specific figures (one section per lecture topic, built on the helpers above)
 # --------------------------------------------------------------------------------------------
+
+
+# -- Nonlinear autoencoders (Autoencoder, Denoising, Contractive, Stacked) ---------------------
+
+def _first_layer_W(model):
+    """W (k, d) of the first encoder layer: of an autoencoder, of layer 1 of a stack, or an
+    array passed as is."""
+    if isinstance(model, np.ndarray):
+        return model
+    aes = getattr(model, "autoencoders_", None)
+    if aes:
+        model = aes[0]
+    if not hasattr(model, "parameters"):
+        raise TypeError(f"expected a fitted autoencoder or a weight array, got "
+                        f"{type(model).__name__}")
+    return model.parameters()["W"]
+
+
+def encoder_filters(model, n=100, nrow=None, ncol=None, *, image_shape=None, title=None,
+                    cmap="gray", path=None, dpi=100, **kwargs):
+    """The encoder's filters: row j of W (the weights of hidden unit j) drawn as an image.
+
+    Each filter is stretched to its own range (``scale="each"``): a filter's sign and scale
+    are what the unit happens to use, only its pattern (strokes, blobs, edges) tells what
+    the unit detects. Works for ``Autoencoder`` and its subclasses (W) and for
+    ``StackedAutoencoder`` (the first layer's W, the only one that lives in pixel space).
+    """
+    W = _first_layer_W(model)
+    n = min(int(n), W.shape[0])
+    if title is None:
+        title = f"encoder filters (first {n} of {W.shape[0]} rows of W)"
+    return image_grid(np.asarray(W[:n], dtype=np.float64), nrow, ncol,
+                      image_shape=image_shape, scale="each", cmap=cmap, title=title, path=path,
+                      dpi=dpi, **kwargs)
+
+
+def bottleneck_codes(model, X, labels=None, *, title=None, path=None, dpi=100, **kwargs):
+    """``codes_2d`` of ``model.transform(X)`` for a model with a 2-unit bottleneck (an
+    ``Autoencoder(2)`` or a ``StackedAutoencoder(..., 2)``), coloured by ``labels``."""
+    H = model.transform(X)
+    if H.shape[1] != 2:
+        raise ValueError(f"the model's code has {H.shape[1]} units; bottleneck_codes needs 2 "
+                         "(fit e.g. Autoencoder(2) or StackedAutoencoder((128, 2)))")
+    if title is None:
+        title = f"2-D codes of {type(model).__name__}"
+    return codes_2d(H, labels, title=title, path=path, dpi=dpi, **kwargs)
+
+
+__all__ += ["encoder_filters", "bottleneck_codes"]

@@ -238,3 +238,27 @@ def test_bad_data():
         m.inverse_transform(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"X_val in \[0, 1\]"):
         Autoencoder(4).fit(X, X_val=X * 2)
+
+
+# -- figures (item 6) -----------------------------------------------------------------------------
+
+def test_figures_filters_codes_curves_reconstructions(tmp_path):
+    from npae.plot import bottleneck_codes, encoder_filters, loss_curves, side_by_side
+    from npae.models import StackedAutoencoder
+    X, y = digits()
+    m = Autoencoder(16, n_epochs=3, batch_size=32, random_state=0).fit(X[:500], X_val=X[500:700])
+    fig = encoder_filters(m, image_shape=(8, 8), path=tmp_path / "filters.png")
+    mosaic = fig.axes[0].images[0].get_array()
+    assert mosaic.shape == (4 * 8 + 3, 4 * 8 + 3)  # 16 filters, 4 x 4 tiles, 1-px gaps
+    assert (tmp_path / "filters.png").stat().st_size > 1000
+    assert len(loss_curves(m).axes[0].lines) == 2                     # training, validation
+    side_by_side(X[:20], m.reconstruct(X[:20]), n=20, image_shape=(8, 8))
+    two = Autoencoder(2, n_epochs=2, random_state=0).fit(X[:300])
+    fig = bottleneck_codes(two, X[:300], y[:300], path=tmp_path / "codes.png")
+    assert len(fig.axes[0].collections) == len(np.unique(y[:300]))  # one colour per digit
+    s = StackedAutoencoder((16, 2), pretrain_epochs=1, finetune_epochs=1, random_state=0)
+    s.fit(X[:300])
+    bottleneck_codes(s, X[:300], y[:300])
+    encoder_filters(s, image_shape=(8, 8))                            # layer 1's W
+    with pytest.raises(ValueError, match="needs 2"):
+        bottleneck_codes(m, X[:10])
