@@ -289,7 +289,7 @@ def check_answers(path, names=None):
 
     ``names`` selects exercises (default: all of them, in the lecture's order).
     """
-    exercises = [get_exercise(n) for n in (names or list(EXERCISES))]
+    exercises = [get_exercise(n) for n in dict.fromkeys(names or EXERCISES)]
     module, error = load_answers(path)
     if module is None:
         return [ExerciseResult(ex.name, ERROR, message="not checked: the file did not import")
