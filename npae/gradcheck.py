@@ -88,6 +88,8 @@ KINK_RTOL = 1e-5
 #: 256 checks a 16 x 16 W fully and keeps a 784 x 64 layer to ~1000 forward passes per array
 MAX_ENTRIES = 256
 N_WORST = 5
+#: numpy >= 1.25 keeps it in numpy.exceptions; setup.cfg allows numpy 1.23
+_ComplexWarning = getattr(np, "exceptions", np).ComplexWarning
 
 
 class Float32Error(ValueError):
@@ -232,9 +234,9 @@ def _complex_step(f, x, h_rel):
         xc[idx] = old + 1j * h
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", np.exceptions.ComplexWarning)
+                warnings.simplefilter("error", _ComplexWarning)
                 value = np.asarray(f(xc))
-        except (TypeError, ValueError, np.exceptions.ComplexWarning) as exc:
+        except (TypeError, ValueError, _ComplexWarning) as exc:
             raise TypeError(
                 "method='complex' needs f to accept complex input, and f failed on it "
                 f"({type(exc).__name__}: {exc}). Complex-safe code avoids float(), abs(), "

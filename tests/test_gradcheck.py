@@ -4,8 +4,6 @@ Expected error magnitudes (float64, relative step h = 1e-6): central differences
 functions agree with the true gradient to ~1e-9 relative; the checker's default rtol is
 1e-6 plus the finite difference's own error estimate. Wrong gradients are off by O(1).
 """
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import given
