@@ -162,10 +162,20 @@ def _run_twins(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate):
 def test_kernel_matches_numpy_twin_iterates(n, d, m, lam, with_h, accelerate, n_steps, seed):
     """The Numba kernel against its NumPy twin, step for step: a fixed number of iterations
     (tol = 0), any problem (even singular ones). The sums differ in order only (~1e-16
-    relative per step); after <= 30 steps the codes agree to 1e-9 relative."""
+    relative per step); after <= 30 steps the codes agree to 1e-9 relative. Exception: once
+    converged, consecutive iterates have the same energy to rounding, and which one is "the
+    best" may round either way; such rows must agree in energy to 1e-12 relative and in
+    code to 1e-6 (one late step)."""
     H, C, k, Z0, L, mu = _twin_problem(n, d, m, with_h, seed)
     Z_np, it_np, Z_nb, it_nb = _run_twins(H, C, k, Z0, lam, L, mu, 0.0, n_steps, accelerate)
-    np.testing.assert_allclose(Z_nb, Z_np, rtol=0, atol=1e-9 * (1 + np.abs(Z_np).max()))
+    scale = 1 + np.abs(Z_np).max()
+
+    def energy(Z):
+        return np.einsum("ij,jk,ik->i", Z, H, Z) - 2 * (C * Z).sum(1) + k + lam * np.abs(Z).sum(1)
+    exact = np.abs(Z_nb - Z_np).max(axis=1) <= 1e-9 * scale
+    E_nb, E_np = energy(Z_nb), energy(Z_np)
+    assert np.all(np.abs(E_nb - E_np)[~exact] <= 1e-12 * np.abs(E_np[~exact]) + 1e-14)
+    np.testing.assert_allclose(Z_nb, Z_np, rtol=0, atol=1e-6 * scale)
 
 
 @given(n=st.integers(1, 6), d=st.integers(1, 12), m=st.integers(1, 10),

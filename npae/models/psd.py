@@ -387,6 +387,10 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         The D-step's step is step_scale / L_D (1: the majoriser's exact step on the batch).
     encoder_bias : bool
         Learn the encoder bias b (True) or keep b = 0, the slide's sigma(W x) literally.
+    dict_init : "data" | "random"
+        Initial atoms: random training samples (normalised, plus 1% noise) or random
+        Gaussian directions. Random atoms far from the data may never enter a code and then
+        never move (their D-step gradient (7) is zero): "data" avoids such dead atoms.
     random_state : None, int or Generator
     verbose : bool
         Print the terms of the objective after each epoch.
@@ -404,7 +408,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
 
     def __init__(self, n_atoms=64, lam=0.5, encoder="sigmoid", n_iter=10, z_solver="fista",
                  batch_size=100, z_tol=1e-6, z_max_iter=500, step_scale=1.0,
-                 encoder_bias=True, random_state=None, verbose=False):
+                 encoder_bias=True, dict_init="data", random_state=None, verbose=False):
         self.n_atoms = n_atoms
         self.lam = lam
         self.encoder = encoder
@@ -415,6 +419,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         self.z_max_iter = z_max_iter
         self.step_scale = step_scale
         self.encoder_bias = encoder_bias
+        self.dict_init = dict_init
         self.random_state = random_state
         self.verbose = verbose
 
@@ -430,10 +435,17 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         check_param("z_max_iter", self.z_max_iter, kind="int", low=1)
         check_param("step_scale", self.step_scale, low=0.0, high=1.0, low_open=True)
         check_param("encoder_bias", self.encoder_bias, options=(True, False))
+        check_param("dict_init", self.dict_init, options=("data", "random"))
 
-    def _init_params(self, d, rng):
+    def _init_params(self, d, rng, X=None):
         m = self.n_atoms
         D = rng.standard_normal((d, m))
+        if X is not None and self.dict_init == "data":
+            # atoms start at random training samples (plus a little noise, so equal or zero
+            # samples still give distinct atoms): every atom is used from the first z-step,
+            # while random atoms far from the data can stay unused (all-zero codes) for ever
+            D = 0.01 * np.linalg.norm(X, axis=1).mean() / np.sqrt(d) * D
+            D += X[rng.choice(len(X), m, replace=len(X) < m)].T
         D /= np.linalg.norm(D, axis=0)
         params = {"D": D, "W": rng.standard_normal((m, d)) * (0.1 / np.sqrt(d))}
         if self.encoder_bias:
@@ -606,7 +618,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         self._check_params()
         X = self._validate_data(X, reset=True, dtype=np.float64)
         rng = np.random.default_rng(self.random_state)
-        self._params = self._init_params(X.shape[1], rng)
+        self._params = self._init_params(X.shape[1], rng, X)
         self._eta_w = 1.0
         keys = ("reconstruction", "sparsity_penalty", "prediction", "objective",
                 "code_rel_error", "zero_fraction", "z_iter")
