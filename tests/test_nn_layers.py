@@ -183,3 +183,10 @@ def test_bad_sizes_name_the_argument():
         Linear(3, 0)
     with pytest.raises(TypeError, match="in_features"):
         Linear(2.5, 3)
+
+
+@pytest.mark.parametrize("layer", [Sigmoid(), Tanh(), ReLU(), Identity(), Linear(3, 3)])
+def test_backward_refuses_a_broadcastable_but_wrong_dout(layer):
+    layer.forward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"dout of shape \(1, 3\).*\(4, 3\)"):
+        layer.backward(np.ones((1, 3)))

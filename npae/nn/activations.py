@@ -30,8 +30,8 @@ class Sigmoid(Layer):
 
     def backward(self, dout):
         """dL/da = dL/dh * sigm'(a) = dout * h (1 - h)."""
-        dout = self._check_dout(dout)
         h = self.cache
+        dout = self._check_dout(dout, None if h is None else h.shape)
         return dout * h * (1.0 - h)
 
 
@@ -46,8 +46,8 @@ class Tanh(Layer):
 
     def backward(self, dout):
         """dL/da = dout * (1 - y^2)."""
-        dout = self._check_dout(dout)
         y = self.cache
+        dout = self._check_dout(dout, None if y is None else y.shape)
         return dout * (1.0 - y * y)
 
 
@@ -65,8 +65,8 @@ class ReLU(Layer):
 
     def backward(self, dout):
         """dL/da = dout * 1[a > 0]."""
-        dout = self._check_dout(dout)
-        return dout * self.cache
+        mask = self.cache
+        return self._check_dout(dout, None if mask is None else mask.shape) * mask
 
 
 class Identity(Layer):
@@ -74,9 +74,9 @@ class Identity(Layer):
 
     def forward(self, a):
         a = self._check_input(a, "a")
-        self.cache = True
+        self.cache = a.shape
         return a
 
     def backward(self, dout):
         """dL/da = dout."""
-        return self._check_dout(dout)
+        return self._check_dout(dout, self.cache)

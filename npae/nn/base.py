@@ -61,11 +61,17 @@ class Layer:
             return x
         return as_float_array(x, name=f"{type(self).__name__} input {name}", allow_empty=True)
 
-    def _check_dout(self, dout):
+    def _check_dout(self, dout, shape=None):
+        """``dout`` as an array; ``shape`` is the forward output's, which it must match
+        exactly (broadcasting would silently give a wrong gradient)."""
         if self.cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward; "
                                "run forward(x) first so the layer can cache what it needs")
-        return np.asarray(dout)
+        dout = np.asarray(dout)
+        if shape is not None and dout.shape != tuple(shape):
+            raise ValueError(f"{type(self).__name__}.backward got dout of shape {dout.shape}; "
+                             f"it must have the shape of the forward output, {tuple(shape)}")
+        return dout
 
     def parameters(self, prefix=""):
         """Dict name -> live parameter array (names prefixed for nesting)."""

@@ -67,8 +67,8 @@ class Linear(Layer):
 
         Parameter gradients are accumulated (``+=``).
         """
-        dout = self._check_dout(dout)
         x = self.cache
+        dout = self._check_dout(dout, None if x is None else (x.shape[0], self.out_features))
         self.grads["W"] += dout.T @ x
         if "b" in self.params:
             self.grads["b"] += dout.sum(axis=0)
@@ -129,8 +129,8 @@ class TiedLinear(Layer):
 
         The decoder's term is *added* to the encoder's gradient: micrograd's ``+=``.
         """
-        dout = self._check_dout(dout)
         h = self.cache
+        dout = self._check_dout(dout, None if h is None else (h.shape[0], self.encoder.in_features))
         W = self.encoder.params["W"]
         self.encoder.grads["W"] += h.T @ dout  # the second use of W: accumulate, never assign
         if "c" in self.params:
