@@ -83,6 +83,8 @@ class BaseEstimator:
                 continue
             if isinstance(value, np.ndarray):
                 arrays[name] = value
+            elif isinstance(value, (np.dtype, type)) and np.dtype(value).kind in "biuf":
+                scalars[name] = np.dtype(value).name  # restored by the model's hook
             elif isinstance(value, (numbers.Number, str, bool, list, dict, tuple)) or value is None:
                 scalars[name] = _to_json(value)
         return arrays, scalars
@@ -103,8 +105,11 @@ class BaseEstimator:
                                 "before saving") from None
         arrays, scalars = self._fitted_state()
         payload = {f"attr/{k}": v for k, v in arrays.items()}
-        if isinstance(self, GradientModelMixin) and hasattr(self, "n_features_in_"):
-            payload.update({f"param/{k}": v for k, v in self.parameters().items()})
+        if isinstance(self, GradientModelMixin):
+            try:
+                payload.update({f"param/{k}": v for k, v in self.parameters().items()})
+            except (NotFittedError, AttributeError):
+                pass  # an unfitted model saves its hyper-parameters only
         meta = {"format": _FORMAT, "npae_version": __version__,
                 "class": type(self).__name__, "params": _to_json(params), "attributes": scalars}
         return atomic_savez(path, __npae__=np.array(json.dumps(meta)), **payload)

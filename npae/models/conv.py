@@ -154,6 +154,12 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
             set_dtype(part, dtype)
         return parts["encoder"], parts["decoder"], trace
 
+    def _restore_network(self):
+        """For ``npae.load``: rebuild the layers from the saved shapes (values copied in later)."""
+        self.input_shape_, self.code_shape_ = tuple(self.input_shape_), tuple(self.code_shape_)
+        self.dtype_ = np.dtype(self.dtype_)
+        self.encoder_, self.decoder_, _ = self._build(self.input_shape_, None, self.dtype_)
+
     def _blame(self, input_shape, trace):
         """Name the layer where the shapes go wrong: the (decoder first) conv layer whose
         padding alone, changed, makes the output match; else the last spatial layer."""

@@ -1,0 +1,52 @@
+"""`npae demo` and `npae train conv` do real work and write their figures (small runs)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import npae
+from npae.cli import main
+
+
+def test_demo_trains_and_writes_the_lecture_figure(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--data", "synthetic", "--n-train", "256", "--epochs", "2",
+                 "--out", str(out), "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "data: synthetic" in text and "test MSE per pixel" in text
+    for name in ("reconstructions.png", "loss_curve.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_train_checkpoints_saves_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "conv", "--data", "synthetic", "--n-train", "128", "--epochs", "1",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert (out / "checkpoint.npz").exists() and (out / "model.npz").exists()
+    model = npae.load(out / "model.npz")
+    assert len(model.history_["loss"]) == 1
+    X = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28)).astype(np.float32)
+    assert model.reconstruct(X).shape == (3, 28, 28)
+    # a second run into the same folder must not clobber the first
+    assert main(args) == 1
+    assert "--resume" in capsys.readouterr().err
+    # resuming to 2 epochs continues the recorded history
+    assert main(args[:7] + ["2"] + args[8:] + ["--resume"]) == 0
+    assert len(npae.load(out / "model.npz").history_["loss"]) == 2
+
+
+def test_missing_data_path_is_a_clear_error(tmp_path, capsys):
+    code = main(["demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli():
+    res = subprocess.run([sys.executable, "-m", "npae", "--version"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith("npae ")
