@@ -53,12 +53,12 @@ Measured on the project's 2-core machine (shared with other jobs, so +-30 %), fl
 128, one thread, best of 15, milliseconds for forward / input gradient / weight gradient of
 each layer of the lecture's net:
 
-    layer (as a convolution)           npae (batch-last)      direct NCHW loops     im2col + BLAS
-    Conv2d(1, 16, 3, s3, p1)           0.25 / 0.21 / 0.25     0.75 / 7.69 / 0.62    0.41 / 0.47 / 0.48
-    Conv2d(16, 8, 3, s2, p1)           0.07 / 0.06 / 0.08     0.31 / 0.42 / 0.25    0.33 / 0.32 / 0.37
-    ConvTranspose2d(8, 16, 3, s2)      0.06 / 0.05 / 0.06     0.22 / 0.31 / 0.23    0.16 / 0.17 / 0.15
-    ConvTranspose2d(16, 8, 5, s3, p1)  0.78 / 0.63 / 0.91     2.16 / 9.98 / 2.24    1.11 / 1.06 / 1.13
-    ConvTranspose2d(8, 1, 2, s2, p1)   0.11 / 0.08 / 0.10     0.85 / 1.81 / 0.63    0.55 / 0.57 / 0.54
+  layer (as a convolution)           npae (batch-last)      direct NCHW loops     im2col + BLAS
+  Conv2d(1, 16, 3, s3, p1)           0.25 / 0.21 / 0.25     0.75 / 7.69 / 0.62    0.41 / 0.47 / 0.48
+  Conv2d(16, 8, 3, s2, p1)           0.07 / 0.06 / 0.08     0.31 / 0.42 / 0.25    0.33 / 0.32 / 0.37
+  ConvTranspose2d(8, 16, 3, s2)      0.06 / 0.05 / 0.06     0.22 / 0.31 / 0.23    0.16 / 0.17 / 0.15
+  ConvTranspose2d(16, 8, 5, s3, p1)  0.78 / 0.63 / 0.91     2.16 / 9.98 / 2.24    1.11 / 1.06 / 1.13
+  ConvTranspose2d(8, 1, 2, s2, p1)   0.11 / 0.08 / 0.10     0.85 / 1.81 / 0.63    0.55 / 0.57 / 0.54
 
 ("direct NCHW": the same loops on C-ordered NCHW arrays with the channel axis innermost;
 "im2col": Numba im2col/col2im and OpenBLAS sgemm. For a ConvTranspose2d the columns are those
@@ -68,6 +68,7 @@ Reproduce with ``python benchmarks/bench_conv.py --algorithms``.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -151,7 +152,15 @@ def _conv2d_forward(x_, W, b, sh, sw, ph, pw, dh, dw, Ho, Wo):
                 i, h = ti[p, a], th[p, a]
                 for e in range(ntj[q]):
                     j, w = tj[q, e], tw[q, e]
-                    for c in range(C):
+                    c = 0
+                    while c + 4 <= C:  # four channels per pass: one load/store of acc, not four
+                        w0, w1, w2, w3 = W[o, c, i, j], W[o, c + 1, i, j], W[o, c + 2, i, j], \
+                            W[o, c + 3, i, j]
+                        for n in range(N):
+                            acc[n] += (w0 * x_[c, h, w, n] + w1 * x_[c + 1, h, w, n]
+                                       + w2 * x_[c + 2, h, w, n] + w3 * x_[c + 3, h, w, n])
+                        c += 4
+                    for c in range(c, C):
                         wv = W[o, c, i, j]
                         for n in range(N):
                             acc[n] += wv * x_[c, h, w, n]
@@ -182,7 +191,15 @@ def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
                 i, p = ti[h, a], tp[h, a]
                 for e in range(ntj[w]):
                     j, q = tj[w, e], tq[w, e]
-                    for o in range(O):
+                    o = 0
+                    while o + 4 <= O:  # four channels per pass: one load/store of acc, not four
+                        w0, w1, w2, w3 = W[o, c, i, j], W[o + 1, c, i, j], W[o + 2, c, i, j], \
+                            W[o + 3, c, i, j]
+                        for n in range(N):
+                            acc[n] += (w0 * g_[o, p, q, n] + w1 * g_[o + 1, p, q, n]
+                                       + w2 * g_[o + 2, p, q, n] + w3 * g_[o + 3, p, q, n])
+                        o += 4
+                    for o in range(o, O):
                         wv = W[o, c, i, j]
                         for n in range(N):
                             acc[n] += wv * g_[o, p, q, n]
@@ -220,18 +237,35 @@ def _conv2d_backward_weight(x_, g_, kh, kw, sh, sw, ph, pw, dh, dw):
     tq, tw, ntq = _offset_taps(Wo, Wd, kw, sw, pw, dw)
     dW = np.empty((O, C, kh, kw), dtype=x_.dtype)
     zero = np.zeros(1, dtype=x_.dtype)[0]  # accumulate in the data's dtype, like PyTorch
-    for r in prange(O * C):
-        o, c = r // C, r % C
+    nb = (C + 3) // 4  # blocks of four input channels share each load of a g row
+    for r in prange(O * nb):
+        o, c0 = r // nb, (r % nb) * 4
         for i in range(kh):
             for j in range(kw):
-                acc = zero
-                for a in range(ntp[i]):
-                    p, h = tp[i, a], th[i, a]
-                    for e in range(ntq[j]):
-                        q, w = tq[j, e], tw[j, e]
-                        for n in range(N):
-                            acc += g_[o, p, q, n] * x_[c, h, w, n]
-                dW[o, c, i, j] = acc
+                if c0 + 4 <= C:
+                    s0 = s1 = s2 = s3 = zero
+                    for a in range(ntp[i]):
+                        p, h = tp[i, a], th[i, a]
+                        for e in range(ntq[j]):
+                            q, w = tq[j, e], tw[j, e]
+                            for n in range(N):
+                                gv = g_[o, p, q, n]
+                                s0 += gv * x_[c0, h, w, n]
+                                s1 += gv * x_[c0 + 1, h, w, n]
+                                s2 += gv * x_[c0 + 2, h, w, n]
+                                s3 += gv * x_[c0 + 3, h, w, n]
+                    dW[o, c0, i, j], dW[o, c0 + 1, i, j] = s0, s1
+                    dW[o, c0 + 2, i, j], dW[o, c0 + 3, i, j] = s2, s3
+                else:
+                    for c in range(c0, C):
+                        acc = zero
+                        for a in range(ntp[i]):
+                            p, h = tp[i, a], th[i, a]
+                            for e in range(ntq[j]):
+                                q, w = tq[j, e], tw[j, e]
+                                for n in range(N):
+                                    acc += g_[o, p, q, n] * x_[c, h, w, n]
+                        dW[o, c, i, j] = acc
     return dW
 
 
@@ -289,16 +323,39 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
 # mirror the twins so the tests can hold one to the other.
 # ------------------------------------------------------------------------------------------
 
+#: Below this many multiply-adds (or compared entries) a call runs on one thread: waking the
+#: other threads costs more than the work, badly so when other jobs share the cores. The
+#: result is the same either way (see the determinism note above).
+SMALL_WORK = 1 << 16
+
+
+def _run(kernel, work, *args):
+    threads = numba.get_num_threads()
+    if work >= SMALL_WORK or threads == 1:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
 def _bias(b, n, dtype):
     return np.empty(0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+
+
+def _macs(x_or_g, W, out_hw):
+    """Multiply-adds of (1): N * Ho * Wo * O * C * kH * kW (the same for (2) and (3))."""
+    return x_or_g.shape[0] * out_hw[0] * out_hw[1] * W.size
 
 
 def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
     """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None."""
     x_ = batch_last(x)
     W = np.ascontiguousarray(W, dtype=x_.dtype)
-    y_ = _conv2d_forward(x_, W, _bias(b, W.shape[0], x_.dtype), stride[0], stride[1],
-                         padding[0], padding[1], dilation[0], dilation[1], out_hw[0], out_hw[1])
+    y_ = _run(_conv2d_forward, _macs(x, W, out_hw), x_, W, _bias(b, W.shape[0], x_.dtype),
+              stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+              out_hw[0], out_hw[1])
     return y_.transpose(3, 0, 1, 2)
 
 
@@ -306,9 +363,9 @@ def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
     """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None."""
     g_ = batch_last(g)
     W = np.ascontiguousarray(W, dtype=g_.dtype)
-    dx_ = _conv2d_backward_input(g_, W, _bias(b, W.shape[1], g_.dtype), stride[0], stride[1],
-                                 padding[0], padding[1], dilation[0], dilation[1],
-                                 in_hw[0], in_hw[1])
+    dx_ = _run(_conv2d_backward_input, _macs(g, W, g.shape[2:]), g_, W,
+               _bias(b, W.shape[1], g_.dtype), stride[0], stride[1], padding[0], padding[1],
+               dilation[0], dilation[1], in_hw[0], in_hw[1])
     return dx_.transpose(3, 0, 1, 2)
 
 
@@ -316,21 +373,23 @@ def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
     """(3): dL/dW (O, C, kH, kW) for x (N, C, H, W) and g (N, O, Ho, Wo)."""
     x_ = batch_last(x)
     g_ = batch_last(g).astype(x_.dtype, copy=False)
-    return _conv2d_backward_weight(x_, g_, kernel[0], kernel[1], stride[0], stride[1],
-                                   padding[0], padding[1], dilation[0], dilation[1])
+    work = g.shape[0] * g.shape[1] * g.shape[2] * g.shape[3] * x.shape[1] * kernel[0] * kernel[1]
+    return _run(_conv2d_backward_weight, work, x_, g_, kernel[0], kernel[1], stride[0],
+                stride[1], padding[0], padding[1], dilation[0], dilation[1])
 
 
 def maxpool2d_forward(x, kernel, stride, padding, out_hw):
     """(4): y (N, C, Ho, Wo) and the arg-max a (flat index h W + w into each H x W image)."""
-    y_, arg_ = _maxpool2d_forward(batch_last(x), kernel[0], kernel[1], stride[0], stride[1],
-                                  padding[0], padding[1], out_hw[0], out_hw[1])
+    work = x.shape[0] * x.shape[1] * out_hw[0] * out_hw[1] * kernel[0] * kernel[1]
+    y_, arg_ = _run(_maxpool2d_forward, work, batch_last(x), kernel[0], kernel[1], stride[0],
+                    stride[1], padding[0], padding[1], out_hw[0], out_hw[1])
     return y_.transpose(3, 0, 1, 2), arg_.transpose(3, 0, 1, 2)
 
 
 def maxpool2d_backward(g, arg, in_hw):
     """(5): dL/dx (N, C, H, W), each g entry added at its arg-max."""
     g_ = batch_last(g)
-    dx_ = _maxpool2d_backward(g_, batch_last(arg), in_hw[0], in_hw[1])
+    dx_ = _run(_maxpool2d_backward, g.size, g_, batch_last(arg), in_hw[0], in_hw[1])
     return dx_.transpose(3, 0, 1, 2)
 
 
