@@ -10,7 +10,8 @@ from scipy.optimize import minimize
 from conftest import require_shared
 from npae.gradcheck import numerical_gradient
 from npae.models import PSD, NotFittedError, PredictiveSparseDecomposition
-from npae.models.psd import _fista_kernel, _fista_numpy, _gram_problem, soft_threshold, sparse_encode
+from npae.models.psd import (_fista_kernel, _fista_numpy, _gram_problem, soft_threshold,
+                             sparse_encode)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +113,8 @@ def test_z_step_with_encoder_term_matches_scipy(rng):
             zz = u - v
             r = D @ zz - x
             g = 2 * D.T @ r + 2 * (zz - hz)
-            return r @ r + (zz - hz) @ (zz - hz) + lam * uv.sum(), np.concatenate([g + lam, -g + lam])
+            value = r @ r + (zz - hz) @ (zz - hz) + lam * uv.sum()
+            return value, np.concatenate([g + lam, -g + lam])
         res = minimize(fun, np.zeros(2 * m), jac=True, method="L-BFGS-B",
                        bounds=[(0, None)] * (2 * m), options={"ftol": 1e-15, "gtol": 1e-12,
                                                               "maxiter": 10000})

@@ -17,7 +17,8 @@ Notation and conventions
   x^(t), z^(t), t = 1..n (X is (n, d), Z is (n, m); a row's reconstruction is D z, so the
   batch's is Z D^T)::
 
-    (2)  E(D, W, Z) = (1/n) sum_t [ ||D z^(t) - x^(t)||^2 + lam ||z^(t)||_1 + ||h(x^(t)) - z^(t)||^2 ]
+    (2)  E(D, W, Z) = (1/n) sum_t [ ||D z^(t) - x^(t)||^2 + lam ||z^(t)||_1
+                                    + ||h(x^(t)) - z^(t)||^2 ]
 
 * The encoder has a bias: a = W x + b, h = sigma(a). The slide's sigma(W x) is the special
   case b = 0 (or b folded into W by a constant input 1). The bias matters for a sigmoid: a
@@ -29,7 +30,12 @@ Notation and conventions
   coding algorithms with applications to object recognition": h = g * tanh(a) with a learned
   per-unit gain g (their diagonal matrix G), so the prediction can be negative and larger
   than 1. Their objective also weights the prediction term by alpha; the slide's alpha = 1
-  is used here.
+  is used here. Mind the scale with the sigmoid: with unit-norm atoms the optimal codes of
+  [0, 1] images run to several units and can be negative, which sigm cannot predict (its
+  relative code error stays near 1 on MNIST); the tanh with gain has no such limit.
+* Training: mini-batches from ``npae.train.iterate_minibatches``, one block per batch.
+  ``npae.train.fit_loop`` is not used on purpose: a block is three exact or line-searched
+  minimisation steps in turn, with a projection, not one optimiser step on all parameters.
 
 Alternating minimisation (one *block* per mini-batch; ``_block``)
 -----------------------------------------------------------------
@@ -101,8 +107,11 @@ sense): gradients(X) returns (7) and (8) evaluated at z*. ``objective(X, Z)`` an
 part's gradient in Z, (4) / n.
 
 Performance: the z-step's inner loop is a Numba kernel (``_fista_kernel``) exploiting the
-sparsity of z; ``_fista_numpy`` is its plain-NumPy twin (vectorised over the batch, same
-arithmetic), which the tests hold the kernel to and which ``backend="numpy"`` selects.
+sparsity of z (H z costs m * nnz(z)); ``_fista_numpy`` is its plain-NumPy twin (vectorised
+over the batch, same arithmetic), which the tests hold the kernel to and which
+``backend="numpy"`` selects. FISTA's iteration count grows with the conditioning of the
+atoms in use: for incoherent (random) atoms it needs 10-30 iterations and beats coordinate
+descent; for coherent learned atoms it needs hundreds (benchmarks/bench_psd.py).
 """
 from __future__ import annotations
 
@@ -296,7 +305,8 @@ def _fista_kernel(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate, Z, n_iter)
 
 
 def _gram_problem(X, D, h):
-    """H, C, k of the z-step (4) for a batch: H = D^T D (+ I), C = X D (+ h), k = ||x||^2 (+ ||h||^2)."""
+    """H, C, k of the z-step (4) for a batch:
+    H = D^T D (+ I), C = X D (+ h), k = ||x||^2 (+ ||h||^2), the (+) with the encoder term."""
     H = D.T @ D
     C = X @ D
     k = np.einsum("ij,ij->i", X, X)
