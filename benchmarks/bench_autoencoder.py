@@ -10,7 +10,8 @@ one (target: under 1.5x).
 
     python benchmarks/bench_autoencoder.py [--epochs 1] [--repeats 3] [--threads 2] [--n 60000]
 
-Timings vary on a shared machine: runs of the contenders are interleaved and the best of\n``--repeats`` is reported, and the ratios are measured in the same run.
+Timings vary on a shared machine: runs of the contenders are interleaved and the best of
+``--repeats`` is reported, and the ratios are measured in the same run.
 """
 from __future__ import annotations
 

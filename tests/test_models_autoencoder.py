@@ -14,6 +14,19 @@ from npae.models.autoencoder import cross_entropy_logits_fused
 PAIRS = [("sigmoid", "cross_entropy"), ("sigmoid", "squared"), ("linear", "squared")]
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """These matrices are small: BLAS threads gain nothing on them, and on a busy 2-core
+    machine their spinning costs up to 10x (measured). One thread per test process."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # comes with scikit-learn (test extra); without it, run as is
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 def digits():
     """sklearn's 8x8 digits (the optdigits test set, real handwriting) scaled to [0, 1]."""
     from sklearn.datasets import load_digits
@@ -34,7 +47,7 @@ def rel_err(a, b):
     return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)
 
 
-# -- gradients ------------------------------------------------------------------------------
+# -- gradients --------------------------------------------------------------------------------
 
 @given(n=st.integers(1, 6), d=st.integers(1, 8), k=st.integers(1, 6), tied=st.booleans(),
        pair=st.sampled_from(PAIRS), seed=st.integers(0, 2**31 - 1))
@@ -87,7 +100,7 @@ def test_fused_logits_loss_equals_npae_losses(rng):
                                    atol=1e-16)
 
 
-# -- the equations, checked against formulas written here --------------------------------------
+# -- the equations, checked against formulas written here -------------------------------------
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_transform_reconstruct_score_follow_the_lecture(rng, tied):
@@ -115,7 +128,7 @@ def test_linear_decoder_with_squared_error(rng):
     assert m.score(X) == pytest.approx(0.5 * ((x_hat - X) ** 2).sum(axis=1).mean(), rel=1e-12)
 
 
-# -- training on real images ----------------------------------------------------------------------
+# -- training on real images ------------------------------------------------------------------
 
 def test_fit_learns_digits_with_validation_curve():
     X, _ = digits()
@@ -172,7 +185,7 @@ def test_mnist_real_data():
     assert m.score(X_test) < 0.75 * mean_ce
 
 
-# -- the estimator API -------------------------------------------------------------------------------
+# -- the estimator API ------------------------------------------------------------------------
 
 def test_loss_is_hyperparameter_and_method():
     X, _ = digits()
@@ -201,7 +214,7 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(m2.reconstruct(X[:5]), m.reconstruct(X[:5]))
 
 
-# -- bad input (item 7) ---------------------------------------------------------------------------------
+# -- bad input (item 7) -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"n_hidden": 0}, r"n_hidden=0 .*\[1, inf\)"),
@@ -240,7 +253,7 @@ def test_bad_data():
         Autoencoder(4).fit(X, X_val=X * 2)
 
 
-# -- figures (item 6) -----------------------------------------------------------------------------
+# -- figures (item 6) -------------------------------------------------------------------------
 
 def test_figures_filters_codes_curves_reconstructions(tmp_path):
     from npae.plot import bottleneck_codes, encoder_filters, loss_curves, side_by_side

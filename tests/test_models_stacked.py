@@ -14,6 +14,19 @@ from npae.optim import make_optimizer
 from npae.train import fit_loop
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """These matrices are small: BLAS threads gain nothing on them, and on a busy 2-core
+    machine their spinning costs up to 10x (measured). One thread per test process."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # comes with scikit-learn (test extra); without it, run as is
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 def digits_split(n_train=1200, seed=0):
     from sklearn.datasets import load_digits
     d = load_digits()
@@ -29,7 +42,7 @@ def randomised(model, X, y, rng, scale=0.5):
     return model
 
 
-# -- gradients ---------------------------------------------------------------------------------
+# -- gradients --------------------------------------------------------------------------------
 
 def test_softmax_cross_entropy_gradient(rng):
     z = 3 * rng.standard_normal((6, 4))
@@ -71,7 +84,7 @@ def test_parameters_are_the_layer_autoencoders(rng):
     np.testing.assert_allclose(m.transform(X), a2.transform(a1.transform(X)), rtol=1e-13)
 
 
-# -- pre-training and fine-tuning ----------------------------------------------------------------
+# -- pre-training and fine-tuning -------------------------------------------------------------
 
 def test_layers_are_pretrained_on_the_previous_codes():
     X, _, _, _ = digits_split(300)
@@ -145,7 +158,7 @@ def test_labels_can_be_strings():
     assert set(m.predict(X)) <= set(names)
 
 
-# -- bad input --------------------------------------------------------------------------------------
+# -- bad input --------------------------------------------------------------------------------
 
 def test_bad_input():
     X, y, _, _ = digits_split(100)
