@@ -1,0 +1,274 @@
+"""The linear autoencoder: hand gradients vs finite differences, the closed form, convergence
+to PCA's subspace, (non-)orthogonality of the weights, and the slide's (non-)convexity.
+
+Reference values come from numpy's eigh/svd of the data, never from the code under test.
+"""
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given
+from hypothesis import strategies as st
+
+import npae
+from npae.gradcheck import numerical_gradient
+from npae.models import (PCA, LinearAutoencoder, linear_autoencoder_loss,
+                         optimal_linear_autoencoder)
+from npae.models.base import NotFittedError
+
+from conftest import require_fashion_mnist
+
+f = linear_autoencoder_loss
+
+
+def _gap_data(seed, n=400, d=12, k=3, floor=0.5):
+    """Rows whose covariance has k large eigenvalues, a clear gap, then a noise floor."""
+    rng = np.random.default_rng(seed)
+    Q = scipy.linalg.qr(rng.standard_normal((d, d)))[0]
+    s = np.r_[np.linspace(3.0, 2.0, k), np.full(d - k, floor)] * np.linspace(1.0, 0.8, d)
+    return rng.standard_normal((n, d)) * s @ Q.T + rng.standard_normal(d)
+
+
+def _top_eigvecs(X, k):
+    """Independent reference: eigenvectors of sum_i x_i x_i^T by numpy's eigh."""
+    w, Q = np.linalg.eigh(X.T @ X)
+    return Q[:, ::-1][:, :k], w[::-1]
+
+
+# -- gradients (8)-(10) against central differences -------------------------------------------
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("center", [True, False])
+def test_gradients_match_finite_differences(tied, center):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((9, 6)) * rng.uniform(0.5, 2.0, 6) + 0.7
+    model = LinearAutoencoder(3, tied=tied, center=center, n_epochs=0, random_state=1).fit(X)
+    for p in model.parameters().values():  # random weights, away from any symmetric point
+        p[...] = rng.standard_normal(p.shape)
+    grads = model.gradients(X)
+    for name, p in model.parameters().items():
+        num = numerical_gradient(lambda _: model.loss(X), p)
+        # central differences: O(h^2) + O(eps/h) ~ 1e-9 relative for this smooth quartic
+        err = np.abs(grads[name] - num).max() / np.abs(num).max()
+        assert err < 1e-7, (name, err)
+
+
+def test_gradient_formulas_in_closed_form():
+    # (8) and (9) written out with matrices, against the layers' computation
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((11, 5))
+    m = LinearAutoencoder(2, center=False, n_epochs=0, random_state=0).fit(X)
+    U, V = m.U_, m.V_
+    H = X @ V.T
+    R = H @ U.T - X
+    g = m.gradients(X)
+    np.testing.assert_allclose(g["U"], R.T @ H / 11, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(g["V"], (R @ U).T @ X / 11, rtol=1e-12, atol=1e-14)
+    # and the objective is (7) = f / (2n)
+    assert m.loss(X) == pytest.approx(f(U, V, X) / 22, rel=1e-13)
+
+
+# -- the closed form -----------------------------------------------------------------------------
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 40), d=st.integers(2, 10),
+       data=st.data())
+def test_closed_form_is_optimal_projection_with_discarded_eigenvalues(seed, n, d, data):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * rng.uniform(0.1, 3.0, d)
+    k = data.draw(st.integers(1, min(n, d)))
+    U, V = optimal_linear_autoencoder(X, k)
+    assert U.shape == (d, k) and V.shape == (k, d)
+    np.testing.assert_array_equal(V, U.T)
+    np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-12)
+    Q, sigma = _top_eigvecs(X, k)
+    scale = sigma[0]
+    # UV is the orthogonal projection onto the top-k subspace (4)...
+    if k == min(n, d) or sigma[k - 1] - sigma[k] > 1e-6 * scale:  # unique only with a gap
+        np.testing.assert_allclose(U @ V, Q @ Q.T, atol=1e-7)
+    # ... and its loss is the sum of the discarded eigenvalues (5)
+    f_star = f(U, V, X)
+    assert f_star == pytest.approx(max(sigma[k:].sum(), 0.0), rel=1e-8, abs=1e-10 * scale)
+    # no other (U, V) of the same size does better: random ones ...
+    for _ in range(5):
+        U2, V2 = rng.standard_normal((d, k)), rng.standard_normal((k, d))
+        assert f_star <= f(U2, V2, X) + 1e-10 * scale
+        # ... and the best decoder for a random encoder (least squares), a strong competitor
+        H = X @ V2.T
+        U3 = np.linalg.lstsq(H, X, rcond=None)[0].T
+        assert f_star <= f(U3, V2, X) + 1e-9 * scale
+
+
+def test_closed_form_on_centred_data_is_pca(rng):
+    X = _gap_data(0)
+    U, V = optimal_linear_autoencoder(X - X.mean(0), 3)
+    np.testing.assert_allclose(V, PCA(3).fit(X).components_, atol=1e-10)
+
+
+def test_trained_models_never_beat_the_closed_form():
+    X = _gap_data(5)
+    Xc = X - X.mean(0)
+    f_star = f(*optimal_linear_autoencoder(Xc, 3), Xc)
+    for epochs in (0, 5, 50):
+        m = LinearAutoencoder(3, n_epochs=epochs, random_state=epochs).fit(X)
+        assert f(m.U_, m.V_, Xc) >= f_star * (1 - 1e-12)
+
+
+# -- gradient descent finds the closed form ------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("tied", [False, True])
+def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
+    X = _gap_data(seed)
+    Xc = X - X.mean(0)
+    Q, sigma = _top_eigvecs(Xc, 3)
+    f_star = sigma[3:].sum()
+    m = LinearAutoencoder(3, tied=tied, n_epochs=500, random_state=seed).fit(X)
+    angles = scipy.linalg.subspace_angles(m.U_, Q)
+    assert angles.max() < 1e-3  # observed: < 3e-5 rad
+    # (span(V^T) converges too, but more slowly: V's components along directions of small
+    # variance get gradients proportional to that variance -- see the model's docstring)
+    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-6  # observed: < 2e-7
+    assert m.loss(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
+    gram = m.U_.T @ m.U_
+    if tied:
+        # the tied model recovers the slide's W with orthonormal rows
+        np.testing.assert_allclose(m.V_ @ m.V_.T, np.eye(3), atol=1e-6)
+    else:
+        # only UV is determined: U = W A, V = A^{-1} W^T for any invertible A; from a random
+        # start the learned weight vectors are not orthonormal (the lecture's remark)
+        assert np.abs(gram - np.eye(3)).max() > 0.1
+        assert np.abs(gram - np.diag(np.diag(gram))).max() > 0.05  # not even orthogonal
+        np.testing.assert_allclose(m.U_ @ m.V_, Q @ Q.T, atol=1e-3)
+
+
+def test_fashion_mnist_tied_model_finds_the_top_principal_subspace():
+    path = require_fashion_mnist()
+    from npae.data import load_fashion_mnist
+    images = load_fashion_mnist(path, kind="test")[0][:1000]
+    X = images[:, ::2, ::2].reshape(1000, -1)  # 14 x 14: real data, a quarter of the work
+    pca = PCA(2).fit(X)
+    m = LinearAutoencoder(2, tied=True, n_epochs=300, random_state=0).fit(X)
+    assert scipy.linalg.subspace_angles(m.U_, pca.components_.T).max() < 1e-3
+    Xc = X - X.mean(0)
+    f_star = f(pca.components_.T, pca.components_, Xc)
+    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-6
+    np.testing.assert_allclose(m.V_ @ m.V_.T, np.eye(2), atol=1e-6)
+
+
+# -- (6): convex in each factor, not jointly ---------------------------------------------------------
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_two_global_optima_with_a_worse_midpoint(seed, data):
+    X = _gap_data(seed % 1000, n=60, d=6, k=2)
+    U, V = optimal_linear_autoencoder(X, 2)
+    f_star = f(U, V, X)
+    # any orthogonal Q gives another global optimum (UQ, Q^T V), e.g. Q = -I
+    angle = data.draw(st.floats(0.3, 2 * np.pi - 0.3))  # away from Q = I; pi gives Q = -I
+    c, s = np.cos(angle), np.sin(angle)
+    Q = np.array([[c, -s], [s, c]])
+    U2, V2 = U @ Q, Q.T @ V
+    assert f(U2, V2, X) == pytest.approx(f_star, rel=1e-10)
+    f_mid = f((U + U2) / 2, (V + V2) / 2, X)
+    # UV at the midpoint is W M W^T with M = (2I + Q + Q^T)/4 = m I, m = (1 + cos)/2 < 1, so
+    # f_mid = f* + (1 - m)^2 sum ||W^T x||^2 > f*: strictly worse (computed independently)
+    m = (2 + Q[0, 0] + Q[1, 1]) / 4
+    assert m < 1 - 1e-3
+    excess = (1 - m) ** 2 * np.sum((X @ U) ** 2)
+    assert f_mid - f_star == pytest.approx(excess, rel=1e-6)
+    assert f_mid > f_star + 0.5 * excess
+    # Q = -I: the midpoint is (0, 0), where f = sum ||x||^2
+    assert f(0 * U, 0 * V, X) == pytest.approx(np.sum(X**2), rel=1e-12)
+
+
+@given(seed=st.integers(0, 2**32 - 1), t=st.floats(0.0, 1.0))
+def test_convex_in_each_factor(seed, t):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((15, 5))
+    U, V = rng.standard_normal((5, 2)), rng.standard_normal((2, 5))
+    V1, V2 = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    U1, U2 = rng.standard_normal((5, 2)), rng.standard_normal((5, 2))
+    tol = 1e-10 * (f(U, V1, X) + f(U, V2, X) + f(U1, V, X) + f(U2, V, X))
+    assert f(U, t * V1 + (1 - t) * V2, X) <= t * f(U, V1, X) + (1 - t) * f(U, V2, X) + tol
+    assert f(t * U1 + (1 - t) * U2, V, X) <= t * f(U1, V, X) + (1 - t) * f(U2, V, X) + tol
+
+
+def _hessian(fun, x, h):
+    """Hessian by second differences of ``fun`` (exact up to rounding for quadratics)."""
+    n = x.size
+    H = np.empty((n, n))
+    E = np.eye(n) * h
+    f0 = fun(x)
+    fi = np.array([fun(x + E[i]) for i in range(n)])
+    for i in range(n):
+        for j in range(i, n):
+            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fi[i] - fi[j] + f0) / h**2
+    return H
+
+
+def test_hessians_psd_in_each_factor_but_indefinite_jointly():
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((10, 3))
+    U, V = rng.standard_normal((3, 2)), rng.standard_normal((2, 3))
+    H_V = _hessian(lambda v: f(U, v.reshape(2, 3), X), V.ravel(), 1.0)
+    H_U = _hessian(lambda u: f(u.reshape(3, 2), V, X), U.ravel(), 1.0)
+    # expected: 2 (X^T X) kron (U^T U) >= 0 and its U-analogue; rounding ~1e-12 * scale
+    for H in (H_V, H_U):
+        assert np.linalg.eigvalsh(H).min() > -1e-8 * np.abs(H).max()
+    np.testing.assert_allclose(H_V, 2 * np.kron(U.T @ U, X.T @ X), rtol=1e-8, atol=1e-8)
+    # jointly, at (0, 0): f(tA, tB) = f(0, 0) - 2 t^2 sum x^T A B x + O(t^4) has a descent
+    # direction of negative curvature, so the joint Hessian is indefinite
+    joint = lambda z: f(z[:6].reshape(3, 2), z[6:].reshape(2, 3), X)  # noqa: E731
+    H = _hessian(joint, np.zeros(12), 1e-3)
+    w = np.linalg.eigvalsh(H)
+    assert w.min() < -1.0 and w.max() > 1.0
+
+
+# -- estimator conventions and bad input ------------------------------------------------------------
+def test_params_transform_and_save_load(tmp_path):
+    X = _gap_data(2, n=50, d=5, k=2)
+    m = LinearAutoencoder(2, tied=True, n_epochs=3, random_state=0)
+    assert m.get_params()["learning_rate"] == "auto"
+    assert m.fit(X) is m
+    H = m.transform(X)
+    np.testing.assert_allclose(H, (X - X.mean(0)) @ m.V_.T, atol=1e-12)
+    np.testing.assert_allclose(m.inverse_transform(H), H @ m.U_.T + X.mean(0), atol=1e-12)
+    assert set(m.parameters()) == {"W"} and m.parameters()["W"] is m.V_
+    assert len(m.history_["loss"]) == 3
+    path = tmp_path / "lin.npz"
+    m.save(path)
+    back = npae.load(path)
+    np.testing.assert_array_equal(back.transform(X), H)
+    again = LinearAutoencoder(2, tied=True, n_epochs=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(again.V_, m.V_)  # random_state makes runs repeatable
+
+
+def test_minibatch_adam_runs_and_lowers_the_loss():
+    X = _gap_data(4, n=200, d=8, k=2)
+    m = LinearAutoencoder(2, optimizer="adam", learning_rate=0.01, batch_size=32, n_epochs=20,
+                          random_state=0).fit(X)
+    assert m.history_["loss"][-1] < 0.5 * m.history_["loss"][0]
+
+
+@pytest.mark.parametrize("k", [0, 7])
+def test_bad_n_components(k):
+    with pytest.raises(ValueError, match=r"n_components=.*\[1, 5\]"):
+        LinearAutoencoder(k).fit(np.random.default_rng(0).standard_normal((5, 6)))
+    with pytest.raises(ValueError, match=r"k=.*\[1, 5\]"):
+        optimal_linear_autoencoder(np.random.default_rng(0).standard_normal((5, 6)), k)
+
+
+def test_bad_input_messages():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        LinearAutoencoder(1).fit(rng.standard_normal((1, 4)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        optimal_linear_autoencoder(rng.standard_normal((1, 4)), 1)
+    X = rng.standard_normal((6, 3))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        LinearAutoencoder(1).fit(X)
+    with pytest.raises(ValueError, match="2-D.*reshape"):
+        optimal_linear_autoencoder(np.arange(4.0), 1)
+    with pytest.raises(ValueError, match="learning_rate=-1"):
+        LinearAutoencoder(1, learning_rate=-1).fit(rng.standard_normal((6, 3)))
+    with pytest.raises(ValueError, match="optimizer='lbfgs'"):
+        LinearAutoencoder(1, optimizer="lbfgs").fit(rng.standard_normal((6, 3)))
+    with pytest.raises(NotFittedError):
+        LinearAutoencoder(1).parameters()
+    with pytest.raises(ValueError, match="U must be"):
+        f(np.ones((3, 2)), np.ones((2, 4)), np.ones((5, 3)))
