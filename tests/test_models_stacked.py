@@ -158,6 +158,18 @@ def test_labels_can_be_strings():
     assert set(m.predict(X)) <= set(names)
 
 
+def test_save_load_roundtrip(tmp_path):
+    from npae.models.base import load
+    X, y, X_test, _ = digits_split(300)
+    m = StackedAutoencoder((8, 4), tied=False, pretrain_epochs=1, finetune_epochs=1,
+                           random_state=0).fit(X, y)
+    m.save(tmp_path / "sae.npz")
+    m2 = load(tmp_path / "sae.npz")
+    np.testing.assert_array_equal(m2.predict_proba(X_test), m.predict_proba(X_test))
+    np.testing.assert_array_equal(m2.reconstruct(X_test), m.reconstruct(X_test))
+    assert m2.history_["finetune"]["loss"] == m.history_["finetune"]["loss"]
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 def test_bad_input():

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_param
+from .._validation import as_float_array, check_param
 from ..losses import get_loss
 from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear, sigmoid
 from ..optim import make_optimizer
@@ -89,6 +89,10 @@ class _LossParameter:
     def __set__(self, obj, value):
         # stored verbatim (a non-string is reported by fit's check, like any bad value)
         obj.__dict__["_loss_name"] = str(value) if isinstance(value, str) else value
+
+    def raw_value(self, obj):
+        """The stored hyper-parameter itself, for ``get_params`` (clone checks identity)."""
+        return obj.__dict__.get("_loss_name")
 
 
 def cross_entropy_logits_fused(a_hat, X, need_grad=True):
@@ -370,7 +374,6 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
     def inverse_transform(self, H):
         """Decode codes: x̂ = o(c + W* h), shape (n, n_features_in_)."""
         check_is_fitted(self, "encoder_")
-        from .._validation import as_float_array
         H = as_float_array(H, "H", ndim=2, dtype=self.dtype)
         if H.shape[1] != self.n_hidden:
             raise ValueError(f"H has {H.shape[1]} columns but the model has n_hidden="

@@ -106,6 +106,16 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @property
+    def autoencoders_(self):
+        """The pre-trained autoencoders, layer 1 first (their layers make up ``network_``).
+
+        Kept behind a property so that ``save`` stores their parameters (via ``parameters()``)
+        rather than trying to write the objects themselves.
+        """
+        check_is_fitted(self, "_autoencoders")
+        return self._autoencoders
+
     # -- building ------------------------------------------------------------------------------
     def _check_hyperparameters(self):
         sizes = self.layer_sizes
@@ -136,7 +146,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
     def _assemble(self):
         """Equation (2) from the pre-trained layers: encoders 1..L, decoders L..2 with their
         sigmoid outputs, decoder 1 (its output unit is applied by the loss)."""
-        aes = self.autoencoders_
+        aes = self._autoencoders
         layers = []
         for ae in aes:
             layers += [ae._enc, ae._act]
@@ -156,12 +166,12 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         """Rebuild the layers with the fitted sizes (``npae.load`` copies the values in)."""
         self._check_hyperparameters()
         rng = np.random.default_rng(0)
-        d, self.autoencoders_ = self.n_features_in_, []
+        d, self._autoencoders = self.n_features_in_, []
         for l, k in enumerate(self.layer_sizes):
             ae = self._layer_model(l, 0)
             ae.n_features_in_ = d
             ae._build(d, rng)
-            self.autoencoders_.append(ae)
+            self._autoencoders.append(ae)
             d = k
         self._assemble()
         if getattr(self, "classes_", None) is not None:
@@ -178,7 +188,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         autoencoder), plus "softmax.V", "softmax.e" once a classifier was fitted."""
         check_is_fitted(self, "network_")
         p = {}
-        for l, ae in enumerate(self.autoencoders_, start=1):
+        for l, ae in enumerate(self._autoencoders, start=1):
             p.update({f"{l}.{k}": v for k, v in ae.parameters().items()})
         if hasattr(self, "classifier_"):
             p["softmax.V"] = self.classifier_.params["W"]
@@ -187,7 +197,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
 
     def _grads(self, supervised):
         g = {}
-        for l, ae in enumerate(self.autoencoders_, start=1):
+        for l, ae in enumerate(self._autoencoders, start=1):
             g.update({f"{l}.{k}": v for k, v in ae._grads().items()})
         if hasattr(self, "classifier_"):
             g["softmax.V"] = self.classifier_.grads["W"]
@@ -197,7 +207,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
     def _reconstruction_objective(self, X, need_grad=True):
         net = self.network_
         a_hat = net.forward(X)
-        ae0 = self.autoencoders_[0]
+        ae0 = self._autoencoders[0]
         L, g = reconstruction_loss(a_hat, X, ae0._lossfn, ae0._out, need_grad)
         if not need_grad:
             return L, None
@@ -270,21 +280,21 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
                                  f"shape {y.shape}")
             self.classes_ = np.unique(y)
             if len(self.classes_) < 2:
-                raise ValueError("y has a single class; a classifier needs at least two")
+                raise ValueError("y has 1 class; a classifier needs at least two")
         elif hasattr(self, "classes_"):
             del self.classes_
         if hasattr(self, "classifier_"):
             del self.classifier_
 
         # (1) greedy layer-wise pre-training
-        self.autoencoders_, history = [], {"pretrain": [], "finetune": {}}
+        self._autoencoders, history = [], {"pretrain": [], "finetune": {}}
         H, H_val = X, X_val
         for l in range(len(self.layer_sizes)):
             ae = self._layer_model(l, seeds[l])
             ae.set_params(verbose=self.verbose)
             ae.fit(H, X_val=H_val)
             history["pretrain"].append(ae.history_)
-            self.autoencoders_.append(ae)
+            self._autoencoders.append(ae)
             H = ae.transform(H)
             H_val = None if H_val is None else ae.transform(H_val)
         self._assemble()
@@ -329,7 +339,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
                              f"{self.layer_sizes[-1]} units")
         for layer in self.network_.layers[self._n_enc_layers:]:
             H = layer.forward(H)
-        return self.autoencoders_[0]._out.forward(H)
+        return self._autoencoders[0]._out.forward(H)
 
     def reconstruct(self, X):
         return self.inverse_transform(self.transform(X))
