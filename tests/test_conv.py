@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from npae.gradcheck import numerical_gradient
+from npae.gradcheck import check_layer, numerical_gradient
 from npae.nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Tanh, set_dtype)
 from npae.nn import kernels as K
 
@@ -87,6 +87,20 @@ def test_maxpool2d_gradient_matches_finite_differences(kh, kw, sh, sw, seed):
     layer = MaxPool2d((kh, kw), stride=(sh, sw), padding=(kh // 2, kw // 2))
     # continuous values: no two entries of a window lie within the step h of each other
     fd_check_layer(layer, rng.standard_normal((2, 2, 6, 5)), rng)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (Conv2d(2, 3, (3, 2), stride=2, padding=1, dilation=(1, 2), rng=0), (2, 2, 7, 6)),
+    (ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=1, rng=0), (2, 2, 4, 3)),
+    (MaxPool2d(3, stride=2, padding=1), (2, 2, 7, 6)),
+    (Sequential(Conv2d(1, 2, 3, padding=1, rng=0), ReLU(), MaxPool2d(2),
+                ConvTranspose2d(2, 1, 2, stride=2, rng=1), Tanh()), (2, 1, 6, 6)),
+])
+def test_npae_gradcheck_passes_the_layers_and_their_contract(layer, shape):
+    """npae's own checker (what students use): every gradient plus the contract checks
+    (zero dout -> zero grads, dout untouched, a second backward doubles the grads)."""
+    report = check_layer(layer, np.random.default_rng(8).standard_normal(shape))
+    assert report.ok, str(report)
 
 
 def test_lecture_net_shapes_and_parameter_count():
