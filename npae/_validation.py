@@ -6,10 +6,19 @@ kind of message: what was wrong, what was expected, what to do about it.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_finite", "check_shape", "check_param"]
+__all__ = ["as_float_array", "check_finite", "check_shape", "check_param", "DataTypeError"]
+
+
+class DataTypeError(TypeError, ValueError):
+    """Input whose values are of the wrong kind (complex, object, strings, sparse).
+
+    A TypeError by nature; also a ValueError because that is what numpy and scikit-learn
+    raise for such data, so code written against either catches npae's error too.
+    """
 
 
 def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_empty=False,
@@ -22,6 +31,10 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
     """
     if isinstance(X, np.ndarray):
         arr = X
+    elif _is_sparse(X):
+        raise DataTypeError(
+            f"{name} is a scipy.sparse {type(X).__name__}; sparse input is not supported by "
+            f"npae (its models work on dense arrays): pass {name}.toarray()")
     else:
         try:
             arr = np.asarray(X)
@@ -30,11 +43,14 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
     if arr.dtype == object or arr.dtype.kind in "USV":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{name} has dtype {arr.dtype}, which is not numeric; pass a float array") from None
+        except (TypeError, ValueError) as exc:
+            # numpy's reason ("float() argument must be a string or a real number, not
+            # 'dict'") names the offending element's type
+            raise DataTypeError(f"{name} has dtype {arr.dtype}, which is not numeric ({exc}); "
+                                "pass a float array") from None
     if arr.dtype.kind == "c":
-        raise TypeError(f"{name} is complex ({arr.dtype}); npae works on real-valued data only")
+        raise DataTypeError(f"{name} is complex ({arr.dtype}): Complex data not supported, npae "
+                            "works on real-valued data only (take .real or np.abs first)")
     if dtype is not None:
         arr = arr.astype(dtype, copy=copy)
     elif arr.dtype.kind in "biu":
@@ -53,10 +69,18 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
     if min_ndim is not None and arr.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); pass at least one sample "
-                         "with at least one feature")
+        # scikit-learn's wording, which its estimator checks look for
+        what = "feature(s)" if arr.ndim >= 2 and arr.shape[0] > 0 else "sample(s)"
+        raise ValueError(f"{name} is empty: 0 {what} (shape={arr.shape}) while a minimum of 1 "
+                         "is required; pass at least one sample with at least one feature")
     check_finite(arr, name)
     return arr
+
+
+def _is_sparse(X):
+    # a scipy.sparse input means scipy.sparse is loaded already: no import needed to ask
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
 
 
 def check_finite(arr, name="X"):

@@ -12,6 +12,7 @@ import inspect
 import json
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -30,8 +31,31 @@ class NotFittedError(ValueError, AttributeError):
 
 def check_is_fitted(estimator, attribute):
     if not hasattr(estimator, attribute):
-        raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet; "
-                             "call fit(X) before using it")
+        raise _not_fitted_error()(f"This {type(estimator).__name__} instance is not fitted "
+                                  "yet; call fit(X) before using it")
+
+
+def _not_fitted_error():
+    """npae's NotFittedError; once scikit-learn is loaded, also an instance of its own.
+
+    Code that mixes the two libraries (pipelines, ``except NotFittedError`` written for
+    scikit-learn) then catches npae's error too. scikit-learn is only looked up among the
+    modules already imported, never imported here.
+    """
+    sk = sys.modules.get("sklearn.exceptions")
+    if sk is None:
+        return NotFittedError
+    cls = _SKLEARN_NOT_FITTED.get(sk.NotFittedError)
+    if cls is None:
+        cls = type("NotFittedError", (NotFittedError, sk.NotFittedError),
+                   {"__module__": __name__, "__doc__": NotFittedError.__doc__,
+                    # pickles as npae's own class (this one has no importable name)
+                    "__reduce__": lambda self: (NotFittedError, self.args)})
+        _SKLEARN_NOT_FITTED[sk.NotFittedError] = cls
+    return cls
+
+
+_SKLEARN_NOT_FITTED = {}
 
 
 class BaseEstimator:
@@ -44,7 +68,18 @@ class BaseEstimator:
                       if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names()}
+        return {name: self._raw_param(name) for name in self._param_names()}
+
+    def _raw_param(self, name):
+        """The hyper-parameter exactly as stored (``clone`` checks identity, ``is``).
+
+        A hyper-parameter that is also a method (``Autoencoder.loss``) lives behind a
+        descriptor whose ``raw_value(obj)`` gives the stored value, not the callable view.
+        """
+        descriptor = inspect.getattr_static(type(self), name, None)
+        if hasattr(descriptor, "raw_value"):
+            return descriptor.raw_value(self)
+        return getattr(self, name)
 
     def set_params(self, **params):
         valid = self._param_names()
@@ -68,6 +103,30 @@ class BaseEstimator:
             if not same:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, y, **fit_params).transform(X)`` (models may override with a faster path)."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags, so its ``check_estimator`` and meta-estimators
+        accept npae's models without npae inheriting from (or importing) scikit-learn.
+
+        Only scikit-learn calls this method, so importing it here costs npae nothing: npae
+        itself never needs scikit-learn. Unsupervised (y optional); models with
+        ``transform`` are transformers whose output keeps the dtypes in
+        ``_preserved_dtypes()``.
+        """
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        tags = Tags(estimator_type=None, target_tags=TargetTags(required=False))
+        if callable(getattr(type(self), "transform", None)):
+            tags.transformer_tags = TransformerTags(preserves_dtype=self._preserved_dtypes())
+        return tags
+
+    def _preserved_dtypes(self):
+        """Input dtypes that ``transform`` returns unchanged (float64 by default)."""
+        return ["float64"]
 
     # -- save / load: one .npz, hyper-parameters as JSON, arrays as arrays, no pickle -----
     def _fitted_state(self):
@@ -128,7 +187,9 @@ class BaseEstimator:
             self.n_features_in_ = X.shape[1]
         elif hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:
             raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} "
-                             f"was fitted with {self.n_features_in_} features")
+                             f"is expecting {self.n_features_in_} features as input (it was "
+                             f"fitted with {self.n_features_in_}); pass rows of the same "
+                             "length as in fit")
         return X
 
 

@@ -75,10 +75,16 @@ class Eigenfaces(BaseEstimator):
         if images.ndim not in (2, 3):
             raise ValueError(f"images must be a 3-D array (n_images, height, width) or a 2-D "
                              f"array of flattened images (n_images, n_pixels); got shape "
-                             f"{images.shape}. For one image use images[None]")
+                             f"{images.shape}. Reshape your data: images[None] for one image")
         shape = images.shape[1:]
         if reset:
             self.image_shape_ = shape
+            self.n_features_in_ = int(np.prod(shape))
+        elif images.ndim == 2 and shape[0] != self.n_features_in_:
+            # scikit-learn's wording for flattened images (rows of X), which its checks expect
+            raise ValueError(f"X has {shape[0]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input (images of "
+                             f"shape {self.image_shape_}, flattened)")
         elif shape != self.image_shape_ and (images.ndim != 2 or
                                              shape[0] != int(np.prod(self.image_shape_))):
             raise ValueError(f"images have shape {shape} each, but this model was fitted on "
@@ -95,15 +101,16 @@ class Eigenfaces(BaseEstimator):
         return rows.reshape((len(rows),) + tuple(self.image_shape_))
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, images, labels=None):
-        """Learn (1)-(3) from training images; ``labels`` (one per image) enable ``predict``."""
+    def fit(self, images, y=None):
+        """Learn (1)-(3) from training images; labels ``y`` (one per image) enable ``predict``."""
+        labels = y  # scikit-learn's name for the targets; here the identity of each face
         check_param("match", self.match, options=("nearest", "mean"))
         check_param("standardize", self.standardize, options=(True, False))
         X = self._as_rows(images, reset=True)
         if labels is not None:
             labels = np.asarray(labels)
             if labels.ndim != 1 or len(labels) != len(X):
-                raise ValueError(f"labels must be one label per image: got shape {labels.shape} "
+                raise ValueError(f"y must be one label per image: got shape {labels.shape} "
                                  f"for {len(X)} images")
         self.pca_ = PCA(self.n_components, solver=self.solver).fit(X)
         self.n_components_ = self.pca_.n_components_
@@ -165,6 +172,6 @@ class Eigenfaces(BaseEstimator):
         d2 = (refs * refs).sum(axis=1)[None, :] - 2.0 * (a @ refs.T)
         return ref_labels[np.argmin(d2, axis=1)]
 
-    def score(self, images, labels):
-        """Recognition accuracy of ``predict`` on labelled images."""
-        return float(np.mean(self.predict(images) == np.asarray(labels)))
+    def score(self, images, y):
+        """Recognition accuracy of ``predict`` on images with labels ``y``."""
+        return float(np.mean(self.predict(images) == np.asarray(y)))
