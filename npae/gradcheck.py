@@ -44,7 +44,8 @@ Kinks (ReLU, max, |.|)
 
 Hints (``GradCheckResult.hint``), given only where the evidence supports them: shape mismatch,
 all zeros, a constant factor (2, 1/2, -1, the batch size n, 1/n, any other c), transposed,
-errors only where uses overlap (assignment instead of accumulation, with ``overlap=``),
+errors only where uses overlap while entries outside the overlap are right (assignment
+instead of accumulation, with ``overlap=``),
 wrong in only some rows/columns/entries, and for objectives made of named terms
 (``check_terms``, tied weights in ``check_layer``) the missing or mis-scaled term.
 
@@ -443,8 +444,9 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     counted = ~at_kink
     max_abs = float(abs_err[counted].max()) if counted.any() else 0.0
     # relative errors of entries the finite difference resolves to rtol; entries near its
-    # noise floor are judged by the absolute rule only
-    resolved = counted & (SAFETY * err <= max(rtol, 1e-8) * big)
+    # noise floor are judged by the absolute rule only. big = 0 means a = n = 0 exactly (a
+    # dead ReLU, an f that is 0 around x: err is 0 too): no relative error, and 0/0
+    resolved = counted & (big > 0) & (SAFETY * err <= max(rtol, 1e-8) * big)
     if not resolved.any():
         resolved = counted & (big > SAFETY * err)
     max_rel = float((abs_err[resolved] / big[resolved]).max()) if resolved.any() else 0.0
@@ -523,6 +525,16 @@ def _runs(ids):
 
 
 def _diagnose(r, batch_size=None, overlap=None, directional=False):
+    """The hint for a failed check, the first that the evidence supports.
+
+    all zeros; a constant factor c (a = c n on every valid entry); transposed (square
+    arrays); assignment instead of accumulation, only when ALL of: some entry inside
+    ``overlap`` is wrong, every checked entry outside it is right, and at least one entry
+    outside it is right with a nonzero gradient (|n| above its threshold) -- when every
+    checked entry overlaps, or the outside ones carry no gradient, there is nothing to
+    contrast and any mistake would "sit where uses overlap"; then the entries or
+    rows/columns that are wrong; else no simple pattern.
+    """
     valid = r.checked & ~r.kinks
     a, n, thr, fail = r.analytic[valid], r.numeric[valid], r.threshold[valid], r.failed[valid]
     shape = r.numeric.shape
@@ -542,7 +554,10 @@ def _diagnose(r, batch_size=None, overlap=None, directional=False):
                     "(out, in) = (k, d), dL/dW = g^T x (out x in), not x^T g")
     if overlap is not None and not directional:
         ov = np.broadcast_to(np.asarray(overlap, dtype=bool), shape)[valid]
-        if fail.any() and not fail[~ov].any():
+        # the evidence: right where uses do not meet (on entries with a gradient to get
+        # right), wrong only where they do; with no such entry any mistake would fit
+        evidence = ~ov & ~fail & (np.abs(n) > thr)
+        if fail.any() and not fail[~ov].any() and evidence.any():
             frac = f"{int(fail.sum())} of {int(ov.sum())}"
             return ("assignment instead of accumulation: the errors sit exactly where uses "
                     f"overlap ({frac} overlapping entries wrong, every other entry right); "
@@ -589,12 +604,20 @@ def _partial_hint(r, valid, batch_size, guess):
 
 
 def _terms_hint(a, term_numeric, thr, valid, assigned=None):
-    """Explain a failing sum of named terms: which subset the analytic gradient matches."""
+    """Explain a failing sum of named terms: which subset the analytic gradient matches, or
+    which term enters with a wrong factor.
+
+    None when the terms do not explain it, and also when every term is off alike (the
+    whole gradient is c times the numeric one, c = 0 included): that is a constant-factor
+    slip (sign, 2, n) or an empty gradient, which the whole-gradient hint names better.
+    """
     names = list(term_numeric)
     if len(names) < 2:
         return None
     a, thr = a[valid], thr[valid]
     cols = {t: term_numeric[t][valid] for t in names}
+    if not a.any() or _fit_factor(a, sum(cols.values()), thr) is not None:
+        return None
     if len(names) <= 12:
         for r in range(1, len(names)):
             for S in itertools.combinations(names, r):
@@ -622,7 +645,7 @@ def _terms_hint(a, term_numeric, thr, valid, assigned=None):
     if not np.all(np.abs(A @ coef - a) <= thr + 1e-6 * np.abs(a)):
         return None
     off = [(t, c) for t, c in zip(names, coef) if not _close(c, 1.0, 1e-4)]
-    if not off:
+    if not off or np.ptp(coef) <= 1e-4 * np.abs(coef).max():
         return None
     parts = [f"{_quote([t])} enters with factor {c:.6g}" for t, c in off]
     return "a term has the wrong factor: " + "; ".join(parts) + " (should be 1)"
@@ -677,8 +700,9 @@ def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=
     batch_size
         n, to recognise a gradient off by the batch size (else x.shape[0] is suggested).
     overlap
-        boolean mask of entries where several uses/windows meet: errors confined to it
-        give the "assignment instead of accumulation" hint.
+        boolean mask of entries where several uses/windows meet: errors confined to it,
+        while the entries outside it (at least one with a nonzero gradient) are right, give
+        the "assignment instead of accumulation" hint.
     max_entries, rng
         arrays larger than ``max_entries`` are checked on a random sample (``rng``, seed 0
         by default) that includes the largest analytic entry; ``None`` checks everything.
@@ -759,7 +783,7 @@ def report(result):
     return str(result)
 
 
-def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None,
+def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=None,
                 max_entries=MAX_ENTRIES, rng=None, step=STEP, name="x", upcast=False):
     """Check an objective made of named terms, e.g. reconstruction + lam * penalty.
 
@@ -771,7 +795,10 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None,
 
     The sum is checked too; when it fails, the report names the failing term, or says
     which terms the analytic gradient actually contains ("missing term: ... equals the
-    numeric gradient of 'encoder' alone"), or which term has the wrong factor.
+    numeric gradient of 'encoder' alone"), or which term has the wrong factor. A factor
+    common to every term (sign, 2, n) is told as ``check_gradient`` tells it, as are
+    failures the terms do not explain (``batch_size`` and ``overlap`` as there), so the
+    report's hint is always the most specific one.
     """
     if not isinstance(terms, dict) or not terms:
         raise TypeError("terms must be a non-empty dict name -> f or (f, grad)")
@@ -800,7 +827,8 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None,
         else:
             results[t] = _evaluate(a, probes[t], flat, x.shape, name=f"term {t!r}", **kw)
     total_probe = sum(list(probes.values())[1:], list(probes.values())[0])
-    total = _evaluate(total_a, total_probe, flat, x.shape, name=f"{name} (sum)", **kw)
+    total = _evaluate(total_a, total_probe, flat, x.shape, name=f"{name} (sum)",
+                      overlap=overlap, **kw)
     hint = ""
     wrong = [t for t, r in results.items() if not r.ok]
     if wrong:

@@ -132,6 +132,40 @@ def test_numerical_gradient_bad_input():
                                [2.0, 4.0], rtol=1e-8)
 
 
+@pytest.fixture
+def no_warnings():
+    """RuntimeWarnings (0/0 in a relative error) are errors here whatever the pytest config."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def test_zero_function_and_zero_gradient_give_no_0_over_0(no_warnings, rng):
+    """f = 0 around x (dead ReLUs: every input negative) and gradient 0: the numeric
+    gradient, its error estimate and max(|a|, |n|) are all exactly 0; the relative error
+    of such entries is undefined, not NaN with a warning."""
+    x = -rng.uniform(0.1, 2.0, (3, 4))
+    dead = lambda v: np.sum(rng.standard_normal() * np.maximum(v, 0))  # noqa: E731
+    r = check_gradient(dead, np.zeros_like(x), x)
+    assert r.ok and r.max_rel_error == 0.0 and r.max_abs_error == 0.0
+    assert np.all(r.numeric == 0) and np.all(r.error_estimate == 0)
+    assert check_layer(ReLU(), x).ok                       # also dL/dx through the layer
+    assert check_directional(lambda v: 0.0, np.zeros(3), np.ones(3)).ok
+    zero = (lambda v: 0.0, np.zeros(3))
+    assert check_terms({"a": zero, "b": zero}, np.ones(3)).ok
+    # partly zero: entries with a = n = 0 beside ordinary ones
+    y = np.array([-1.0, 0.5, -2.0, 1.5])
+    sq = lambda v: np.sum(np.maximum(v, 0) ** 2)  # noqa: E731
+    r = check_gradient(sq, 2 * np.maximum(y, 0), y)
+    assert r.ok and r.max_rel_error < 1e-8             # ~1e-10: central difference of a square
+    # and a WRONG gradient of a zero function fails, with finite errors
+    r = check_gradient(lambda v: 0.0, np.ones(3), np.ones(3))
+    assert not r.ok and r.max_abs_error == 1.0 and np.isfinite(r.max_rel_error)
+    assert not check_directional(lambda v: 0.0, np.ones(3), np.ones(3)).ok
+    assert not check_terms({"a": zero, "b": zero}, np.ones(3), grad=np.ones(3)).ok
+
+
 # --------------------------------------------------------------------------------------
 # check_gradient passes correct gradients
 # --------------------------------------------------------------------------------------
@@ -269,6 +303,65 @@ def test_assignment_instead_of_accumulation_with_overlap_mask(rng):
     assert not r.failed[coverage == 1].any()
 
 
+def _correlate2d(x, K):
+    """y = x_pad * K (cross-correlation, stride 1, zero padding 1): every x entry is read by
+    at least 2 windows (4 at the corners), so every entry of dL/dx overlaps."""
+    xp, k = np.pad(x, 1), K.shape[0]
+    H, W = xp.shape[0] - k + 1, xp.shape[1] - k + 1
+    return np.array([[np.sum(xp[i:i + k, j:j + k] * K) for j in range(W)] for i in range(H)])
+
+
+def _correlate2d_grad_x(x, K, g):
+    """dL/dx of L = sum(g * y), by accumulating each window's K g_ij, then un-padding."""
+    k = K.shape[0]
+    dxp = np.zeros((x.shape[0] + 2, x.shape[1] + 2))
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            dxp[i:i + k, j:j + k] += g[i, j] * K
+    return dxp[1:-1, 1:-1]
+
+
+def test_no_accumulation_hint_when_every_entry_overlaps(rng):
+    """The reported defect: a flipped kernel (the 'convolution, not correlation' slip) with
+    every entry overlapping was told 'assignment instead of accumulation'. With nothing
+    outside the overlap to compare, the hint must not be given."""
+    x, K = rng.standard_normal((5, 4)), rng.standard_normal((3, 3))
+    g = rng.standard_normal((5, 4))
+    f = lambda v: np.sum(g * _correlate2d(v, K))  # noqa: E731
+    everywhere = np.ones(x.shape, dtype=bool)
+    assert check_gradient(f, _correlate2d_grad_x(x, K, g), x, overlap=everywhere).ok
+    r = check_gradient(f, _correlate2d_grad_x(x, K[::-1, ::-1], g), x, overlap=everywhere)
+    assert not r.ok and "accumulation" not in r.hint
+    # it falls through to the other hints: no factor/transpose explains a flipped kernel
+    assert r.hint.startswith(("no simple pattern", "right on", "wrong only")), r.hint
+
+
+def test_accumulation_hint_needs_right_entries_with_a_gradient_outside_the_overlap(rng):
+    """Errors confined to the overlap are evidence of '=' only if entries outside it, which
+    carry a gradient, are right; outside entries whose gradient is 0 prove nothing."""
+    K, N = 3, 10
+    w, x = rng.standard_normal(K), rng.standard_normal(N)
+    d = rng.standard_normal(N - K + 1)
+    f = lambda v: np.sum(d * np.convolve(v, w[::-1], "valid"))  # noqa: E731  y_j = w . x[j:j+K]
+    a = np.convolve(d, w, "full")                                # dL/dx, windows accumulated
+    assert check_gradient(f, a, x).ok
+    wrong = a.copy()
+    wrong[3:7] *= -1                      # wrong inside the overlap (coverage > 1 on 2..7)
+    mask = np.convolve(np.ones(N - K + 1), np.ones(K)) > 1
+    assert check_gradient(f, wrong, x, overlap=mask).hint.startswith("assignment instead")
+    # the two non-overlapping end entries get weight 0 from the upstream gradient: right, but
+    # with a zero gradient they are no evidence
+    d0 = d.copy()
+    d0[[0, -1]] = 0.0
+    f0 = lambda v: np.sum(d0 * np.convolve(v, w[::-1], "valid"))  # noqa: E731
+    a0 = np.convolve(d0, w, "full")
+    assert np.all(a0[~mask] == 0) and check_gradient(f0, a0, x).ok
+    wrong0 = a0.copy()
+    wrong0[3:7] *= -1
+    r = check_gradient(f0, wrong0, x, overlap=mask)
+    assert not r.ok and "accumulation" not in r.hint and "wrong only at entries" in r.hint
+
+
 def test_kink_is_reported_not_failed():
     w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     x = np.array([0.0, 1e-9, -0.5, 0.7, -3e-7])  # three inside the step of ReLU's kink
@@ -342,6 +435,42 @@ def test_check_terms_missing_term_and_wrong_factor(rng):
     assert "'recon' alone; 'penalty' is missing" in r.hint
     r = check_terms(terms, w, grad=lambda w: recon[1](w) + 2 * penalty[1](w))
     assert "'penalty' enters with factor 2" in r.hint
+
+
+@pytest.mark.parametrize("factor, words", [(-1.0, "opposite sign"), (2.0, "a factor of 2"),
+                                           (0.5, "a factor of 2"), (6.0, "off by the batch size"),
+                                           (-3.0, "opposite sign and a constant factor")])
+def test_check_terms_a_factor_common_to_every_term_is_told_as_one(factor, words, rng):
+    """Every term off by the same factor is a constant-factor slip of the whole gradient: the
+    hint is check_gradient's ('opposite sign', ...), not 'a term has the wrong factor' per
+    term (which the old code gave: "'recon' enters with factor -1; 'penalty' ... -1")."""
+    recon, penalty, w = _recon_penalty(rng)
+    terms = {"recon": recon[0], "penalty": penalty[0]}
+    g = lambda w: factor * (recon[1](w) + penalty[1](w))  # noqa: E731
+    r = check_terms(terms, w, grad=g, batch_size=6)
+    assert not r.ok and r.failed == ["sum"]
+    assert words in r.hint and "enters with factor" not in r.hint, r.hint
+    whole = check_gradient(lambda w: recon[0](w) + penalty[0](w), g, w, batch_size=6)
+    assert r.hint == whole.hint
+
+
+def test_check_terms_all_zeros_and_differing_terms(rng):
+    recon, penalty, w = _recon_penalty(rng)
+    terms = {"recon": recon[0], "penalty": penalty[0]}
+    r = check_terms(terms, w, grad=np.zeros_like(w))  # 0 x every term: the whole is empty
+    assert r.hint.startswith("all zeros")
+    # terms off by DIFFERENT factors: now the per-term hint, both named
+    r = check_terms(terms, w, grad=lambda w: -recon[1](w) + 3 * penalty[1](w))
+    assert r.hint.startswith("a term has the wrong factor")
+    assert "'recon' enters with factor -1" in r.hint and "'penalty' enters with factor 3" in r.hint
+
+
+def test_tied_weight_off_by_a_common_sign_is_told_as_a_sign(rng):
+    """Both uses of a tied W flipped alike: 'opposite sign', not a wrong factor per use."""
+    enc = Linear(5, 3, rng=rng)
+    r = check_layer(Sequential(enc, Sigmoid(), TiedLinear(enc), SignFlippedDx()),
+                    rng.standard_normal((6, 5)))
+    assert "0.W" in r.failed and r["0.W"].hint.startswith("opposite sign"), r["0.W"].hint
 
 
 # --------------------------------------------------------------------------------------
