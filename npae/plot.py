@@ -301,3 +301,114 @@ def bottleneck_codes(model, X, labels=None, *, title=None, path=None, dpi=100, *
 
 
 __all__ += ["encoder_filters", "bottleneck_codes"]
+
+
+# -- PCA and eigenfaces (the "Totally Linear Case" and "Application of PCA" slides) -----------
+
+def _pca_of(model):
+    """The fitted ``PCA`` inside ``model`` (a PCA itself, or an ``Eigenfaces``)."""
+    pca = getattr(model, "pca_", model)
+    if not hasattr(pca, "components_"):
+        raise TypeError(f"expected a fitted PCA or Eigenfaces, got {type(model).__name__} "
+                        "(call fit first)")
+    return pca
+
+
+def _k_term(pca, X, K):
+    """mean + sum_{j<=K} a_j u_j for the rows of X (the K-term linear approximation)."""
+    a = pca.transform(X)[:, :K]
+    return a @ pca.components_[:K] + pca.mean_
+
+
+def scree_plot(model, *, cumulative=True, ax=None, title=None, figsize=(5, 3.5), path=None,
+               dpi=100):
+    """Explained variance ratio per component (bars) and its running total (line).
+
+    ``model``: a fitted ``PCA`` or ``Eigenfaces``, or an array of explained variances.
+    """
+    if isinstance(model, np.ndarray) or isinstance(model, (list, tuple)):
+        ratio = np.asarray(model, dtype=np.float64)
+        ratio = ratio / ratio.sum()
+    else:
+        ratio = np.asarray(_pca_of(model).explained_variance_ratio_)
+    if ax is None:
+        fig = _new_figure(figsize)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    j = np.arange(1, len(ratio) + 1)
+    ax.bar(j, ratio, color="tab:blue", label="per component")
+    if cumulative:
+        ax.plot(j, np.cumsum(ratio), color="tab:orange", marker="o" if len(j) < 30 else None,
+                ms=3, label="cumulative")
+        ax.set_ylim(0, 1.02)
+    ax.set_xlabel("component j")
+    ax.set_ylabel("explained variance ratio")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "scree plot")
+    return _finish(fig, path, dpi)
+
+
+def pca_reconstructions(model, X, ks=(1, 2, 5, 10, 20, 50), n=8, *, image_shape=None,
+                        cmap="gray", title=None, figsize=None, path=None, dpi=100):
+    """Originals (top row) and their k-term reconstructions for each k in ``ks`` (one row each).
+
+    ``model``: a fitted ``PCA`` (rows of X flattened images; give ``image_shape`` unless they
+    are square) or ``Eigenfaces`` (X images). ks larger than the model's components are dropped.
+    """
+    pca = _pca_of(model)
+    shape = image_shape or getattr(model, "image_shape_", None)
+    X = np.asarray(X, dtype=np.float64)[:n]
+    rows = X.reshape(len(X), -1)
+    ks = [int(k) for k in ks if 0 <= k <= pca.n_components_]
+    if not ks:
+        raise ValueError(f"none of ks fits this model's {pca.n_components_} components")
+    stack = [rows] + [_k_term(pca, rows, k) for k in ks]
+    images = as_image_stack(np.concatenate(stack), shape)
+    titles = [""] * len(rows) * (len(ks) + 1)
+    titles[0] = "original"
+    for i, k in enumerate(ks, start=1):
+        titles[i * len(rows)] = f"k = {k}"
+    return image_grid(images, len(ks) + 1, len(rows), titles=titles, cmap=cmap,
+                      vmin=float(rows.min()), vmax=float(rows.max()), figsize=figsize,
+                      title=title or "reconstructions from the first k principal components",
+                      path=path, dpi=dpi)
+
+
+def eigenfaces_panel(model, images, *, n_train=5, n_eigen=3, Ks=(1, 3, 10, 30), index=0,
+                     cmap="gray", figsize=None, path=None, dpi=100):
+    """The lecture's panel: training images / mean image / eigen-images / linear approximations.
+
+    ``model``: a fitted ``Eigenfaces``; ``images``: its training images (the first
+    ``n_train`` are shown); the approximations F + a_1 u_1 + ... + a_K u_K are of
+    ``images[index]`` for each K in ``Ks`` (those above ``n_components_`` are dropped).
+    """
+    if not hasattr(model, "eigenfaces_"):
+        raise TypeError("eigenfaces_panel needs a fitted npae.models.Eigenfaces")
+    imgs = np.asarray(images, dtype=np.float64)
+    if imgs.ndim == 2:
+        imgs = imgs.reshape((len(imgs),) + tuple(model.image_shape_))
+    Ks = [int(K) for K in Ks if 0 <= K <= model.n_components_]
+    target = imgs[index:index + 1]
+    approx = np.concatenate([model.approximate(target, K) for K in Ks]) if Ks else None
+    n_eigen = min(n_eigen, model.n_components_)
+    ncol = max(n_train, n_eigen, len(Ks) + 1, 1)
+    fig = _new_figure(figsize or (1.2 * ncol + 0.6, 6.4))
+    axes = fig.subplots(4, 1)
+    labels = ("training images", "mean image", f"{n_eigen} eigen-images",
+              "linear approximations")
+    # every row gets titles (blank where there is nothing to say) so all tiles share one size
+    rows = [(imgs[:n_train], "shared", [""] * min(n_train, len(imgs))),
+            (model.mean_image_[None], "shared", ["F"]),
+            (model.eigenfaces_[:n_eigen], "each", [f"u{j + 1}" for j in range(n_eigen)]),
+            (np.concatenate([target, approx]) if approx is not None else target, "shared",
+             ["image"] + [f"K = {K}" for K in Ks])]
+    for ax, label, (X, scale, titles) in zip(axes, labels, rows):
+        image_grid(X, 1, ncol, ax=ax, scale=scale, cmap=cmap, titles=titles,
+                   image_shape=model.image_shape_ if len(model.image_shape_) == 2 else None)
+        ax.set_title(label, loc="left", fontsize=9)
+    return _finish(fig, path, dpi)
+
+
+__all__ += ["scree_plot", "pca_reconstructions", "eigenfaces_panel"]

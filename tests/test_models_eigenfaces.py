@@ -158,3 +158,27 @@ def test_bad_input(rng):
         Eigenfaces(2, match="knn").fit(imgs)
     # flattened images of the right size are accepted
     np.testing.assert_allclose(m.transform(imgs.reshape(6, -1)), m.transform(imgs))
+
+
+# -- figures (npae.plot) ------------------------------------------------------------------------
+def test_figures_panel_scree_reconstructions(tmp_path, rng):
+    from npae import plot
+    from npae.models import PCA
+    faces, _ = _lfw()
+    model = Eigenfaces(10).fit(faces[:40])
+    fig = plot.eigenfaces_panel(model, faces[:40], Ks=(1, 3, 10, 99), path=tmp_path / "p.png")
+    assert len(fig.axes) == 4 and (tmp_path / "p.png").stat().st_size > 1000
+    # K = 99 > n_components is dropped: the last row is the image and 3 approximations
+    assert [t.get_text() for t in fig.axes[3].texts] == ["image", "K = 1", "K = 3", "K = 10"]
+    fig = plot.scree_plot(model, path=tmp_path / "s.png")
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(heights, model.explained_variance_ratio_)
+    fig = plot.scree_plot(np.array([3.0, 1.0]))
+    np.testing.assert_allclose([p.get_height() for p in fig.axes[0].patches], [0.75, 0.25])
+    X = rng.random((12, 16))
+    fig = plot.pca_reconstructions(PCA(4).fit(X), X, ks=(1, 4, 9), n=3, path=tmp_path / "r.png")
+    assert (tmp_path / "r.png").exists()
+    assert [t.get_text() for t in fig.axes[0].texts if t.get_text()] == ["original", "k = 1",
+                                                                         "k = 4"]
+    with pytest.raises(TypeError, match="fitted PCA or Eigenfaces"):
+        plot.scree_plot(object())
