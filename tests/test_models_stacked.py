@@ -190,3 +190,5 @@ def test_bad_input():
     m.fit(X, y)
     with pytest.raises(ValueError, match=r"label\(s\) \[42\] not seen"):
         m.loss(X[:3], np.array([1, 2, 42]))
+    with pytest.raises(ValueError, match="2 labels for 3 rows"):
+        m.gradients(X[:3], y[:2])

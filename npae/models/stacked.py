@@ -195,7 +195,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
             p["softmax.e"] = self.classifier_.params["b"]
         return p
 
-    def _grads(self, supervised):
+    def _grads(self):
         g = {}
         for l, ae in enumerate(self._autoencoders, start=1):
             g.update({f"{l}.{k}": v for k, v in ae._grads().items()})
@@ -213,7 +213,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
             return L, None
         self._zero_grad()
         net.backward(g)
-        return L, self._grads(False)
+        return L, self._grads()
 
     def _supervised_objective(self, X, y_idx, need_grad=True):
         h = self.encoder_.forward(X)
@@ -223,7 +223,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
             return L, None
         self._zero_grad()
         self.encoder_.backward(self.classifier_.backward(g))
-        return L, self._grads(True)
+        return L, self._grads()
 
     def _zero_grad(self):
         self.network_.zero_grad()
@@ -235,7 +235,11 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
             if self.loss == "cross_entropy":
                 _check_unit_interval(X, "X", self.loss)
             return self._reconstruction_objective(X)
-        return self._supervised_objective(X, self._encode_labels(y))
+        y_idx = self._encode_labels(y)
+        if len(y_idx) != len(X):
+            raise ValueError(f"y has {len(y_idx)} labels for {len(X)} rows of X; pass one "
+                             "label per row")
+        return self._supervised_objective(X, y_idx)
 
     def _validate(self, X, name="X"):
         check_is_fitted(self, "network_")
@@ -250,7 +254,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         grads = self._loss_and_gradients(self._validate(X), y)[1]
         return {k: v.copy() for k, v in grads.items()}
 
-    def _encode_labels(self, y, n=None):
+    def _encode_labels(self, y):
         if not hasattr(self, "classifier_"):
             raise NotFittedError("this StackedAutoencoder has no classifier; fit(X, y) with "
                                  "labels y to train one")
@@ -266,7 +270,11 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X, y=None, *, X_val=None, y_val=None):
-        """Pre-train layer by layer (1), then fine-tune: (3) without labels, (4) with y."""
+        """Pre-train layer by layer (1), then fine-tune: (3) without labels, (4) with y.
+
+        ``X_val`` gives validation curves (per pre-trained layer and for fine-tuning); with
+        labels, the fine-tuning curve needs ``y_val`` as well.
+        """
         self._check_hyperparameters()
         X = self._validate_data(X, reset=True, dtype=self.dtype)
         if X_val is not None:
