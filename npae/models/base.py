@@ -125,8 +125,13 @@ class BaseEstimator:
         return tags
 
     def _preserved_dtypes(self):
-        """Input dtypes that ``transform`` returns unchanged (float64 by default)."""
-        return ["float64"]
+        """Input dtypes that ``transform`` returns unchanged: the model's working precision
+        where it has a ``dtype`` hyper-parameter (it casts every input to it), else float64."""
+        dtype = self.get_params().get("dtype")
+        try:
+            return [np.dtype(dtype).name] if dtype is not None else ["float64"]
+        except TypeError:
+            return ["float64"]
 
     # -- save / load: one .npz, hyper-parameters as JSON, arrays as arrays, no pickle -----
     def _fitted_state(self):
