@@ -134,30 +134,15 @@ class BaseEstimator:
             return ["float64"]
 
     # -- save / load: one .npz, hyper-parameters as JSON, arrays as arrays, no pickle -----
-    def _fitted_state(self):
-        """(arrays, scalars): the fitted attributes (names ending in ``_``) split by kind.
+    def _state(self):
+        """(header, arrays): everything ``save`` writes, recursively for nested estimators.
 
-        Arrays go into the .npz as arrays; numbers, strings and lists/dicts of them (such as
-        ``history_``) go into the JSON header. Models whose state is more than their fitted
-        attributes add it through ``parameters()`` and ``_restore_network``.
-        """
-        arrays, scalars = {}, {}
-        for name, value in vars(self).items():
-            if not name.endswith("_") or name.startswith("_"):
-                continue
-            if isinstance(value, np.ndarray):
-                arrays[name] = value
-            elif isinstance(value, (np.dtype, type)) and np.dtype(value).kind in "biuf":
-                scalars[name] = np.dtype(value).name  # restored by the model's hook
-            elif isinstance(value, (numbers.Number, str, bool, list, dict, tuple)) or value is None:
-                scalars[name] = _to_json(value)
-        return arrays, scalars
-
-    def save(self, path):
-        """Write the model to ``path`` (.npz) atomically: an interrupted save keeps the old file.
-
-        The file holds plain arrays and a JSON header only, so ``npae.load`` reads it with
-        ``allow_pickle=False``: loading someone else's file cannot run their code.
+        The header (JSON) holds the class name, the hyper-parameters and the fitted
+        attributes (names ending in ``_``) that are numbers, strings, dtypes or lists/dicts/
+        tuples of them (such as ``history_``). Fitted arrays go to ``attr/NAME``, the live
+        parameters to ``param/NAME``, a fitted estimator (``Eigenfaces.pca_``) to its own
+        header under ``estimators`` and its arrays under ``est/NAME/``. Anything else (layer
+        objects) is rebuilt by ``_restore_network``.
         """
         params = self.get_params()
         for k, v in params.items():
@@ -167,16 +152,38 @@ class BaseEstimator:
                 raise TypeError(f"cannot save {type(self).__name__}: hyper-parameter {k}={v!r} "
                                 "is not a number, string or list; set it to a seed (int) or None "
                                 "before saving") from None
-        arrays, scalars = self._fitted_state()
-        payload = {f"attr/{k}": v for k, v in arrays.items()}
+        header = {"class": type(self).__name__, "params": _to_json(params), "attributes": {},
+                  "estimators": {}}
+        arrays = {}
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                arrays[f"attr/{name}"] = value
+            elif isinstance(value, BaseEstimator):
+                sub_header, sub_arrays = value._state()
+                header["estimators"][name] = sub_header
+                arrays.update({f"est/{name}/{k}": v for k, v in sub_arrays.items()})
+            elif isinstance(value, (np.dtype, type)) and np.dtype(value).kind in "biuf":
+                header["attributes"][name] = {"__dtype__": np.dtype(value).name}
+            elif isinstance(value, (numbers.Number, str, bool, list, dict, tuple)) or value is None:
+                header["attributes"][name] = _to_json(value)
         if isinstance(self, GradientModelMixin):
             try:
-                payload.update({f"param/{k}": v for k, v in self.parameters().items()})
+                arrays.update({f"param/{k}": v for k, v in self.parameters().items()})
             except (NotFittedError, AttributeError):
                 pass  # an unfitted model saves its hyper-parameters only
-        meta = {"format": _FORMAT, "npae_version": __version__,
-                "class": type(self).__name__, "params": _to_json(params), "attributes": scalars}
-        return atomic_savez(path, __npae__=np.array(json.dumps(meta)), **payload)
+        return header, arrays
+
+    def save(self, path):
+        """Write the model to ``path`` (.npz) atomically: an interrupted save keeps the old file.
+
+        The file holds plain arrays and a JSON header only, so ``npae.load`` reads it with
+        ``allow_pickle=False``: loading someone else's file cannot run their code.
+        """
+        header, arrays = self._state()
+        meta = {"format": _FORMAT, "npae_version": __version__, **header}
+        return atomic_savez(path, __npae__=np.array(json.dumps(meta)), **arrays)
 
     def _restore_network(self):
         """Rebuild whatever ``parameters()`` lives in, from the fitted attributes.
@@ -219,14 +226,31 @@ class GradientModelMixin:
 
 
 def _to_json(value):
+    """JSON-able form of a header value; tuples are tagged so that they come back as tuples
+    (``layer_sizes=(256, 64)``, ``image_shape_``: a list would compare unequal to a shape)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v) for v in value]}
+    if isinstance(value, list):
         return [_to_json(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _from_json(value):
+    """Inverse of ``_to_json`` (and of the dtype tag of ``_state``)."""
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(_from_json(v) for v in value["__tuple__"])
+        if set(value) == {"__dtype__"}:
+            return np.dtype(value["__dtype__"])
+        return {k: _from_json(v) for k, v in value.items()}
     return value
 
 
@@ -262,16 +286,31 @@ def load(path):
     finally:
         if hasattr(f, "close"):
             f.close()
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path!r} has format {meta.get('format')!r}; this npae reads "
-                         f"{_FORMAT!r} (saved by npae {meta.get('npae_version')})")
-    classes = _model_classes()
-    cls = classes.get(meta.get("class"))
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        version = meta.get("npae_version") if isinstance(meta, dict) else None
+        raise ValueError(f"{path!r} has format {fmt!r}; this npae reads {_FORMAT!r} (saved by "
+                         f"npae {version})")
+    try:
+        return _build(meta, data, path)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        # a header edited by hand or written by something else: say so, do not crash inside
+        raise ValueError(f"{path!r} is not a valid npae model file: its header or arrays do "
+                         f"not describe a model ({type(exc).__name__}: {exc})") from None
+
+
+def _build(meta, data, path):
+    """The model described by ``meta`` (a header of ``_state``) with the arrays ``data``."""
+    cls = _model_classes().get(meta.get("class"))
     if cls is None:
         raise ValueError(f"{path!r} holds a {meta.get('class')!r}, which is not an npae model")
-    model = cls(**meta["params"])
+    model = cls(**_from_json(meta["params"]))
     for k, v in meta.get("attributes", {}).items():
-        setattr(model, k, v)
+        setattr(model, k, _from_json(v))
+    for name, sub in meta.get("estimators", {}).items():
+        prefix = f"est/{name}/"
+        setattr(model, name, _build(sub, {k[len(prefix):]: v for k, v in data.items()
+                                          if k.startswith(prefix)}, path))
     for k, v in data.items():
         if k.startswith("attr/"):
             setattr(model, k[len("attr/"):], v)
