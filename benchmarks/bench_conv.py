@@ -151,8 +151,9 @@ def conv_layer_gflops(threads, batch=128, reps=20):
     for layer in npae_net():
         out = layer.output_shape(shape)
         if isinstance(layer, (Conv2d, ConvTranspose2d)):
-            x = rng.standard_normal(shape).astype(np.float32)
-            g = rng.standard_normal(out).astype(np.float32)
+            # batch-last memory, as the activations inside the net are (no layout copies)
+            x = K.batch_last(rng.standard_normal(shape).astype(np.float32)).transpose(3, 0, 1, 2)
+            g = K.batch_last(rng.standard_normal(out).astype(np.float32)).transpose(3, 0, 1, 2)
             W = layer.params["W"]
             spatial = out[2] * out[3] if isinstance(layer, Conv2d) else shape[2] * shape[3]
             macs = batch * spatial * W.size  # per pass
