@@ -112,7 +112,8 @@ def test_conv_forward_equals_scipy_correlate2d(stride, padding):
 
 def test_dilated_multichannel_conv_equals_naive_loop():
     rng = np.random.default_rng(4)
-    x, W, b = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, W = rng.standard_normal((2, 3, 8, 7)), rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
     s, p, d = (2, 1), (1, 2), (2, 3)
     Ho, Wo = K.conv_output_size(8, 3, 2, 1, 2), K.conv_output_size(7, 2, 1, 2, 3)
     x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2)))
