@@ -52,21 +52,22 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
-    """y = max(a, 0); cache: the mask a > 0.
+    """y = max(a, 0); cache: y (y > 0 exactly where a > 0, so y alone gives the derivative).
 
     At a = 0 the derivative is taken as 0, as in PyTorch.
     """
 
     def forward(self, a):
         a = self._check_input(a, "a")
-        mask = a > 0
-        self.cache = mask
-        return a * mask
+        y = np.maximum(a, 0.0, dtype=a.dtype)  # keeps a's memory order (the conv layout)
+        self.cache = y
+        return y
 
     def backward(self, dout):
-        """dL/da = dout * 1[a > 0]."""
-        mask = self.cache
-        return self._check_dout(dout, None if mask is None else mask.shape) * mask
+        """dL/da = dout * 1[a > 0] = dout * 1[y > 0]."""
+        y = self.cache
+        dout = self._check_dout(dout, None if y is None else y.shape)
+        return dout * (y > 0)
 
 
 class Identity(Layer):
