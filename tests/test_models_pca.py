@@ -79,7 +79,7 @@ def test_none_keeps_min_n_d_like_sklearn(rng):
 def test_fashion_mnist_matches_sklearn():
     path = require_fashion_mnist()
     from npae.data import load_fashion_mnist
-    X = load_fashion_mnist(path, kind="test")[0][:2000].reshape(2000, -1)
+    X = load_fashion_mnist(path, kind="test")[0][:1000].reshape(1000, -1)
     for solver, sk_solver in [("eigh", "covariance_eigh"), ("svd", "full")]:
         ours = PCA(20, solver=solver).fit(X)
         _assert_matches(ours, skl.PCA(20, svd_solver=sk_solver).fit(X), X)
@@ -216,3 +216,21 @@ def test_bad_solver_and_unfitted_and_feature_mismatch(rng):
         pca.transform(rng.standard_normal((2, 4)))
     with pytest.raises(ValueError, match="H has 3 columns"):
         pca.inverse_transform(rng.standard_normal((2, 3)))
+
+
+def test_covariance_fast_path_and_exact_fallback(rng):
+    from npae.models.pca import covariance_scatter
+    X = rng.standard_normal((300, 7)) * rng.uniform(0.5, 3, 7) + rng.standard_normal(7)
+    Xc = X - X.mean(0)
+    expected = np.triu(Xc.T @ Xc)
+    S, blocked = covariance_scatter(X, X.mean(0))
+    assert not blocked  # well-conditioned: one dsyrk and the shortcut
+    np.testing.assert_allclose(np.triu(S), expected, rtol=1e-11, atol=1e-11 * 300)
+    for shift in (1e3, 1e6):  # |mean| >> spread: the shortcut would cancel, so centre in blocks
+        S, blocked = covariance_scatter(X + shift, (X + shift).mean(0))
+        assert blocked == (shift > 1e2)
+        np.testing.assert_allclose(np.triu(S), expected, rtol=1e-8, atol=1e-8 * 300)
+    Xk = X.copy()
+    Xk[:, 3] = 7.0  # a constant non-zero feature has variance exactly 0, not rounding noise
+    S, blocked = covariance_scatter(Xk, Xk.mean(0))
+    assert blocked and S[3, 3] == 0.0

@@ -30,12 +30,16 @@ compared with ``sklearn.decomposition.PCA`` entry by entry:
 Two solvers give the same subspace to machine precision:
 
 * ``"svd"``: thin SVD of the centred X (one centred copy, O(T d min(T, d)));
-* ``"eigh"``: eigenvectors of the covariance (3). The covariance is accumulated in blocks of
-  rows: each block is centred into a small buffer and added by BLAS ``dsyrk`` (which computes
-  only one triangle of the symmetric product, half the work of a general X^T X), so no
-  centred copy of X is ever made *and* no precision is lost to the uncentred shortcut
-  X^T X - T mu mu^T (which cancels badly when |mean| >> spread). Then LAPACK's ``syevr``
-  computes only the top k eigenpairs.
+* ``"eigh"``: eigenvectors of the covariance (3), formed without a centred copy of X
+  (``covariance_scatter``): one BLAS ``dsyrk`` call (one triangle of the symmetric product
+  X^T X, half the work of a general matrix product) and the shortcut
+  sum_t (x - mu)(x - mu)^T = X^T X - T mu mu^T. The shortcut subtracts two large numbers
+  when |mean| >> spread: feature j loses about log10(rho_j) digits, rho_j = sum_t x_j^2 /
+  sum_t (x_j - mu_j)^2, and rho_j is read off the diagonal for free. Beyond
+  rho = 1e4 (more than 4 of 16 digits lost) the matrix is recomputed exactly: blocks of rows
+  are centred into one small buffer and added up by ``dsyrk`` (the two-pass formula's
+  accuracy, still no copy of X). Then LAPACK's ``syevx`` (``syevr`` when k > d/4) computes
+  only the top k eigenpairs.
 * ``"auto"``: "eigh" when T >= 10 d (the covariance is small next to X), else "svd".
 """
 from __future__ import annotations
@@ -47,8 +51,11 @@ from scipy.linalg import blas
 from .._validation import as_float_array, check_param
 from .base import BaseEstimator, check_is_fitted
 
-__all__ = ["PCA", "lecture_normalize", "flip_signs", "scatter_matrix", "check_n_components",
-           "check_n_samples"]
+__all__ = ["PCA", "lecture_normalize", "flip_signs", "scatter_matrix", "covariance_scatter",
+           "check_n_components", "check_n_samples"]
+
+#: the largest cancellation factor rho the uncentred shortcut may suffer (about 4 digits)
+_MAX_CANCELLATION = 1e4
 
 #: rows per block when accumulating the covariance: a few MB of buffer, large enough that
 #: dsyrk runs at full speed, small enough to stay in cache-friendly territory.
@@ -125,6 +132,25 @@ def scatter_matrix(X, mean=None, block_rows=None):
     return S
 
 
+def covariance_scatter(X, mean):
+    """sum_t (x^(t) - mean)(x^(t) - mean)^T (UPPER triangle) and whether it was centred in blocks.
+
+    Fast path: X^T X - T mean mean^T with one ``dsyrk``. If that cancels more than
+    ``_MAX_CANCELLATION`` on any diagonal entry (a feature whose mean dwarfs its spread, or a
+    constant non-zero feature), falls back to the exact blocked ``scatter_matrix``.
+    """
+    n = X.shape[0]
+    # X.T is (d, n) Fortran-ordered: dsyrk(trans=0) forms X^T X from it without a copy
+    S = blas.dsyrk(1.0, X.T, trans=0, lower=0)
+    raw = np.diag(S).copy()                       # sum_t x_j^2
+    S -= n * np.outer(mean, mean)
+    centred = np.diag(S)                          # sum_t (x_j - mu_j)^2, up to rounding
+    # rho_j = raw_j / centred_j > limit, written without dividing by a zero variance
+    if not np.any(raw > _MAX_CANCELLATION * np.maximum(centred, 0.0)):
+        return S, False
+    return scatter_matrix(X, mean), True
+
+
 class PCA(BaseEstimator):
     """Principal component analysis: the optimal linear autoencoder (4)-(5) of centred data.
 
@@ -180,12 +206,15 @@ class PCA(BaseEstimator):
             S = S[:k]
             explained = explained[:k]
         else:
-            A = scatter_matrix(X, self.mean_)          # (3), unnormalised, upper triangle
+            A, self._centred_in_blocks = covariance_scatter(X, self.mean_)  # (3), upper triangle
             A /= n - 1
             total = float(np.trace(A))                 # = the sum of all eigenvalues
             if k < d:
+                # bisection + inverse iteration (evx) is the quicker for a few eigenpairs,
+                # the MRRR algorithm (evr) for many
                 sigma, U = scipy.linalg.eigh(A, lower=False, subset_by_index=[d - k, d - 1],
-                                             driver="evr", overwrite_a=True, check_finite=False)
+                                             driver="evx" if 4 * k <= d else "evr",
+                                             overwrite_a=True, check_finite=False)
             else:
                 sigma, U = scipy.linalg.eigh(A, lower=False, overwrite_a=True,
                                              check_finite=False)
