@@ -40,8 +40,10 @@ def test_notebook_runs_in_fast_mode(path, monkeypatch):
         f"{path.name} checks none of the lecture's claims"
     monkeypatch.setenv("NPAE_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    # The data are tiny: BLAS threads fighting over a busy machine's cores cost ~20x here.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # Fast mode's arrays are small: BLAS and Numba threads gain nothing on them, and on a busy
+    # 2-core machine their spinning cost 10-30x (measured: 0.5 s vs 17 s for notebook 3's fits,
+    # 0.4 s vs 4.4 s for two conv epochs). One thread unless the caller says otherwise.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         monkeypatch.setenv(var, os.environ.get(var, "1"))
     # The kernel must import the npae under test, installed or not.
     root = str(NOTEBOOKS.parent)
