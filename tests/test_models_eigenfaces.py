@@ -183,3 +183,14 @@ def test_figures_panel_scree_reconstructions(tmp_path, rng):
                                                                          "k = 4"]
     with pytest.raises(TypeError, match="fitted PCA or Eigenfaces"):
         plot.scree_plot(object())
+
+
+def test_save_load_round_trip(tmp_path, rng):
+    import npae
+    images, labels = rng.random((10, 4, 5)), np.array(list("aabbccddee"))
+    model = Eigenfaces(3, match="mean").fit(images, labels)
+    model.save(tmp_path / "e.npz")
+    back = npae.load(tmp_path / "e.npz")
+    np.testing.assert_array_equal(back.transform(images), model.transform(images))
+    np.testing.assert_array_equal(back.predict(images), model.predict(images))
+    assert back.approximate(images, 2).shape == (10, 4, 5)
