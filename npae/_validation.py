@@ -10,7 +10,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_finite", "check_shape", "check_param", "DataTypeError"]
+__all__ = ["as_float_array", "check_finite", "check_shape", "check_param", "DataTypeError",
+           "NonFiniteError", "max_magnitude"]
 
 
 class DataTypeError(TypeError, ValueError):
@@ -52,13 +53,11 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
         raise DataTypeError(f"{name} is complex ({arr.dtype}): Complex data not supported, npae "
                             "works on real-valued data only (take .real or np.abs first)")
     if dtype is not None:
-        arr = arr.astype(dtype, copy=copy)
-    elif arr.dtype.kind in "biu":
-        arr = arr.astype(np.float64)
-    elif arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    elif copy:
-        arr = arr.copy()
+        target = np.dtype(dtype)
+    elif arr.dtype in (np.float32, np.float64):
+        target = arr.dtype
+    else:  # integers, booleans, float16/longdouble
+        target = np.dtype(np.float64)
     if ndim is not None and arr.ndim != ndim:
         hint = ""
         if ndim == 2 and arr.ndim == 1:
@@ -73,8 +72,42 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
         what = "feature(s)" if arr.ndim >= 2 and arr.shape[0] > 0 else "sample(s)"
         raise ValueError(f"{name} is empty: 0 {what} (shape={arr.shape}) while a minimum of 1 "
                          "is required; pass at least one sample with at least one feature")
-    check_finite(arr, name)
+    was_float = arr.dtype.kind == "f"
+    if was_float:
+        # before the cast: a float64 beyond float32's range would silently become inf in it
+        check_finite(arr, name, bounded=target)
+    if arr.dtype != target:
+        arr = arr.astype(target)
+        if not was_float:
+            check_finite(arr, name, bounded=True)   # e.g. int64 beyond float32's bound
+    elif copy:
+        arr = arr.copy()
     return arr
+
+
+def max_magnitude(dtype):
+    """The largest |value| npae accepts in an array of ``dtype``: the fourth root of the
+    largest float (1.2e77 for float64, 4.3e9 for float32).
+
+    Every model squares its inputs and sums the squares (losses, covariances, norms) or
+    multiplies them by weights and sums; below this bound a square is at most the square
+    root of the largest float, so sums of up to that many such terms stay finite. Beyond
+    it the arithmetic overflows and silently turns into inf or NaN.
+    """
+    return float(np.finfo(dtype).max) ** 0.25
+
+
+class NonFiniteError(ValueError):
+    """An array holds NaN or inf, or values so large that computing with them overflows.
+    ``name`` is the array's name in the message.
+
+    Its own class so that the training loop can tell an overflow inside a diverging model
+    (weights grown huge) from any other ValueError and report it as divergence.
+    """
+
+    def __init__(self, message, name=None):
+        super().__init__(message)
+        self.name = name
 
 
 def _is_sparse(X):
@@ -83,15 +116,33 @@ def _is_sparse(X):
     return sparse is not None and sparse.issparse(X)
 
 
-def check_finite(arr, name="X"):
-    """Raise ValueError if ``arr`` holds NaN or inf, saying how many and where the first is."""
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+def check_finite(arr, name="X", bounded=False):
+    """Raise ValueError if ``arr`` holds NaN or inf, saying how many and where the first is.
+
+    ``bounded``: also refuse values beyond ``max_magnitude`` of ``arr.dtype`` (True) or of
+    the dtype given (the one ``arr`` is about to be cast to): finite, but they overflow in
+    the models' arithmetic.
+    """
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return arr
+    # two reductions, no temporary array the size of arr; a NaN or inf shows up in them
+    lo, hi = arr.min(), arr.max()
+    if np.isfinite(lo) and np.isfinite(hi):
+        big = max(-float(lo), float(hi))
+        work = None if bounded is False else np.dtype(arr.dtype if bounded is True else bounded)
+        if work is not None and big > max_magnitude(work):
+            raise NonFiniteError(
+                f"{name} has values up to {big:.3g} in magnitude; npae squares and sums its "
+                f"inputs, which overflows {work} beyond {max_magnitude(work):.3g}. "
+                "Rescale the data (standardise it, or divide by its largest value)", name)
+        return arr
+    if not np.isfinite(arr).all():
         bad = ~np.isfinite(arr)
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         kind = "NaN" if np.isnan(arr[first]) else "inf"
-        raise ValueError(f"{name} contains {int(bad.sum())} non-finite value(s) "
-                         f"(first: {kind} at index {first}); remove or impute them before "
-                         "calling npae")
+        raise NonFiniteError(f"{name} contains {int(bad.sum())} non-finite value(s) "
+                             f"(first: {kind} at index {first}); remove or impute them before "
+                             "calling npae", name)
     return arr
 
 

@@ -18,13 +18,17 @@ import os
 import numpy as np
 
 from ._io import atomic_savez
-from ._validation import check_param
+from ._validation import NonFiniteError, check_param
 
 __all__ = ["fit_loop", "iterate_minibatches", "TrainingDiverged"]
 
 
-class TrainingDiverged(FloatingPointError):
-    """The training loss became NaN or infinite (usually: the learning rate is too large)."""
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite (usually: the learning rate is too large).
+
+    Also a ValueError: like any other refusal of what ``fit`` was given (here a learning
+    rate or a data scale the optimisation cannot survive), ``except ValueError`` catches it.
+    """
 
 
 def iterate_minibatches(n, batch_size, rng=None, shuffle=True):
@@ -32,6 +36,19 @@ def iterate_minibatches(n, batch_size, rng=None, shuffle=True):
     order = np.random.default_rng(rng).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def _diverged(params, saved, epoch, what, history):
+    """Put the parameters back as the epoch found them (a failed fit leaves no NaN or inf
+    weights behind) and raise the error that says where and what to do."""
+    for k, v in params.items():
+        v[...] = saved[k]
+    last = (f" (mean loss of epoch {epoch}: {history['loss'][-1]:.4g})"
+            if history["loss"] else "")
+    raise TrainingDiverged(
+        f"{what} in epoch {epoch + 1}{last}; the run diverged. Lower the learning rate (or "
+        "check the data's scale) and fit again. The parameters were restored to their "
+        f"values at the start of epoch {epoch + 1}.")
 
 
 def _save_checkpoint(path, params, optimizer, epoch, history, rng):
@@ -96,21 +113,35 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     if verbose:
         from tqdm.auto import tqdm
         bar = tqdm(total=(n_epochs - start) * -(-n // batch_size), desc=desc, leave=True)
+    stepped = False
     try:
         for epoch in range(start, n_epochs):
+            saved = {k: v.copy() for k, v in params.items()}
             total = 0.0
             for idx in iterate_minibatches(n, batch_size, rng, shuffle):
-                loss, grads = loss_and_grad(X[idx])
+                try:
+                    # overflow is this loop's to report: as TrainingDiverged, below, not as
+                    # a RuntimeWarning from deep inside a layer
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        loss, grads = loss_and_grad(X[idx])
+                        if np.isfinite(loss):
+                            optimizer.step(grads)
+                except NonFiniteError as exc:
+                    if not stepped:  # before any step: the data or the start, not divergence
+                        raise
+                    _diverged(params, saved, epoch, f"{exc.name or 'a value inside the model'}"
+                              " became NaN, inf or too large to compute with", history)
                 if not np.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the training loss became {loss} in epoch {epoch + 1}; the run "
-                        "diverged. Lower the learning rate (or check the data's scale) and "
-                        "fit again")
-                optimizer.step(grads)
+                    _diverged(params, saved, epoch, f"the training loss became {loss}",
+                              history)
+                stepped = True
                 total += loss * len(idx)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}")
+            # the epoch's last step can overflow a weight without any loss seeing it
+            if not all(np.isfinite(v).all() for v in params.values()):
+                _diverged(params, saved, epoch, "a parameter became NaN or inf", history)
             history["loss"].append(total / n)
             if val_loss is not None and X_val is not None:
                 history["val_loss"].append(float(val_loss(X_val)))

@@ -449,14 +449,20 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
 
     def _init_params(self, d, rng, X=None):
         m = self.n_atoms
-        D = rng.standard_normal((d, m))
+        D = G = rng.standard_normal((d, m))
         if X is not None and self.dict_init == "data":
             # atoms start at random training samples (plus a little noise, so equal or zero
             # samples still give distinct atoms): every atom is used from the first z-step,
             # while random atoms far from the data can stay unused (all-zero codes) for ever
             D = 0.01 * np.linalg.norm(X, axis=1).mean() / np.sqrt(d) * D
             D += X[rng.choice(len(X), m, replace=len(X) < m)].T
-        D /= np.linalg.norm(D, axis=0)
+        norms = np.linalg.norm(D, axis=0)
+        # all-zero samples (or ones so tiny their squares underflow) give no direction:
+        # such an atom starts as its random Gaussian direction instead (no division by 0)
+        dead = ~(norms > 0)
+        D[:, dead] = G[:, dead]
+        norms[dead] = np.linalg.norm(G[:, dead], axis=0)
+        D /= norms
         params = {"D": D, "W": rng.standard_normal((m, d)) * (0.1 / np.sqrt(d))}
         if self.encoder_bias:
             params["b"] = np.zeros(m)

@@ -67,7 +67,10 @@ class Layer:
         if self.cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward; "
                                "run forward(x) first so the layer can cache what it needs")
-        dout = np.asarray(dout)
+        # the same checks as the input (NaN, inf, complex, object...): a bad upstream gradient
+        # would otherwise come back as NaN parameter gradients without a word
+        dout = (as_float_array(dout, f"{type(self).__name__}.backward dout", allow_empty=True)
+                if self.check_input else np.asarray(dout))
         if shape is not None and dout.shape != tuple(shape):
             raise ValueError(f"{type(self).__name__}.backward got dout of shape {dout.shape}; "
                              f"it must have the shape of the forward output, {tuple(shape)}")
