@@ -10,12 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 settings.register_profile("ci", max_examples=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# One BLAS thread for the tests: the matrices here are small, and two OpenBLAS threads
+# contending for two busy cores made some tests 10x slower. Results are unchanged.
+threadpool_limits(1, user_api="blas")
 
 #: ../shared/data beside the repository, present on the project's machines and in CI only.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -10,19 +10,6 @@ from npae.gradcheck import numerical_gradient
 from npae.models import Autoencoder, DenoisingAutoencoder
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """These matrices are small: BLAS threads gain nothing on them, and on a busy 2-core
-    machine their spinning costs up to 10x (measured). One thread per test process."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # comes with scikit-learn (test extra); without it, run as is
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def digits():
     from sklearn.datasets import load_digits
     return load_digits().data / 16.0

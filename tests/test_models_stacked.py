@@ -14,19 +14,6 @@ from npae.optim import make_optimizer
 from npae.train import fit_loop
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """These matrices are small: BLAS threads gain nothing on them, and on a busy 2-core
-    machine their spinning costs up to 10x (measured). One thread per test process."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # comes with scikit-learn (test extra); without it, run as is
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def digits_split(n_train=1200, seed=0):
     from sklearn.datasets import load_digits
     d = load_digits()

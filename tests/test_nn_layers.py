@@ -111,11 +111,20 @@ def test_activation_values_against_closed_forms():
 
 def test_sigmoid_is_finite_and_silent_for_huge_logits():
     a = np.array([[-1e4, -800.0, -40.0, 0.0, 40.0, 800.0, 1e4]])
-    with np.errstate(all="raise"):  # any overflow would raise FloatingPointError here
+    # any overflow or 0/0 would raise FloatingPointError here (underflow to 0.0 is exact enough)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
         h = Sigmoid().forward(a)
     assert np.all(np.isfinite(h))
     assert h[0, 0] == 0.0 and h[0, -1] == 1.0 and h[0, 3] == 0.5
     np.testing.assert_allclose(h[0, 2], np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-12)
+
+
+def test_sigmoid_keeps_full_relative_precision():
+    from scipy.special import expit  # an independent reference
+    for dtype, rtol in ((np.float64, 1e-15), (np.float32, 5e-7)):
+        a = np.linspace(-80, 80, 20001).astype(dtype)
+        np.testing.assert_allclose(Sigmoid().forward(a[None]), expit(a)[None], rtol=rtol)
+        assert Sigmoid().forward(a[None]).dtype == dtype
 
 
 def test_relu_derivative_at_zero_is_zero_as_in_pytorch():

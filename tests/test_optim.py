@@ -95,3 +95,21 @@ def test_errors_name_the_problem():
         SGD({"p": P0.copy()}, lr=0.1).step({"p": np.zeros(2)})
     with pytest.raises(ValueError, match="'rmsprop'"):
         make_optimizer("rmsprop", {"p": P0.copy()}, 0.1)
+
+
+# float64: same operations in the same order, so equal to rounding (~1e-16).
+# float32: the kernel keeps intermediates in float64 while NumPy rounds each to float32, so
+# results differ by a few float32 ulps of the terms (|terms| ~ 1, ulp ~ 6e-8).
+@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-14, 0.0), (np.float32, 2e-6, 3e-7)])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_adam_kernel_matches_its_numpy_twin(dtype, rtol, atol, weight_decay):
+    from npae.optim import _adam_kernel, adam_update_ref
+    rng = np.random.default_rng(7)
+    p, g = rng.standard_normal((2, 37, 5)).astype(dtype)
+    m, v = rng.standard_normal((37, 5)).astype(dtype), rng.uniform(0, 1, (37, 5)).astype(dtype)
+    state = [a.copy() for a in (p, g, m, v)]
+    args = (0.9, 0.999, 0.01 / (1 - 0.9 ** 3), np.sqrt(1 - 0.999 ** 3), 1e-8, weight_decay)
+    adam_update_ref(*state, *args)
+    _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), *args)
+    for got, want in zip((p, m, v), (state[0], state[2], state[3])):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
