@@ -159,7 +159,9 @@ def adam_update_ref(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps, weight_decay)
     p -= step * (m / denom)
 
 
-@njit(cache=True)
+# error_model="numpy": no Python zero-division check in the loop (the denominator is >= eps
+# anyway), which lets LLVM vectorise it -- twice as fast, same results
+@njit(cache=True, error_model="numpy")
 def _adam_kernel(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps, weight_decay):
     """``adam_update_ref`` fused into one loop over flat (1-D) views; same formulas."""
     for i in range(p.size):
