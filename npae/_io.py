@@ -20,6 +20,9 @@ def atomic_write(path, write):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=directory)
     try:
+        # mkstemp creates the file private (0600); give it the mode a plain open() would
+        # (or keep the mode of the file it replaces), so a saved figure stays readable
+        os.chmod(tmp, _target_mode(path))
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -32,6 +35,15 @@ def atomic_write(path, write):
             pass
         raise
     return path
+
+
+def _target_mode(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_savez(path, **arrays):

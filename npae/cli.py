@@ -131,8 +131,8 @@ def _add_demo(sub):
                    help="folder with MNIST files, a mnist.npz, or one of mnist, "
                         "fashion-mnist, synthetic (default: the best one found)")
     p.add_argument("--out", default="npae-demo", help="folder for the figures (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs (default: %(default)s)")
-    p.add_argument("--n-train", type=int, default=8192,
+    p.add_argument("--epochs", type=int, default=5, help="epochs (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=20000,
                    help="training images used (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -119,3 +119,17 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="resume=True needs"):
         fit_loop(layer.parameters(), lg, data, optimizer=opt, n_epochs=1, batch_size=4,
                  resume=True)
+
+
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
+    from npae._io import atomic_write
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "a.bin"
+        atomic_write(path, lambda f: f.write(b"x"))
+        assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+        os.chmod(path, 0o640)
+        atomic_write(path, lambda f: f.write(b"y"))   # replacing keeps the file's own mode
+        assert os.stat(path).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
