@@ -46,3 +46,27 @@ def require_fashion_mnist():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# -- helpers shared by the model tests ----------------------------------------------------------
+
+def sklearn_digits():
+    """scikit-learn's 8x8 digits (the optdigits test set: real handwriting, ships with
+    scikit-learn, no download) scaled to [0, 1], with their labels."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data / 16.0, d.target
+
+
+def randomised(model, X, rng, scale=0.5):
+    """``model`` built for X (a fit of 0 epochs) with every parameter drawn from N(0, scale^2):
+    gradient checks then see generic values, not a special initialisation."""
+    model.set_params(n_epochs=0).fit(X)
+    for p in model.parameters().values():
+        p[...] = scale * rng.standard_normal(p.shape)
+    return model
+
+
+def rel_err(a, b):
+    """max |a - b| / max(|a|, |b|): one relative error for a whole array."""
+    return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)

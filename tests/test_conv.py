@@ -201,7 +201,7 @@ def test_backward_before_forward_and_wrong_dout_shape():
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.zeros((1, 2, 2, 2)))
     layer.forward(np.zeros((1, 1, 4, 4)))
-    with pytest.raises(ValueError, match=re.escape("expected (1, 2, 2, 2)")):
+    with pytest.raises(ValueError, match=re.escape("forward output, (1, 2, 2, 2)")):
         layer.backward(np.zeros((1, 2, 3, 3)))
 
 

@@ -3,11 +3,7 @@ import numpy as np
 import pytest
 
 from npae.models.experiments import relative_error, undercomplete_vs_overcomplete
-
-
-def digits():
-    from sklearn.datasets import load_digits
-    return load_digits().data / 16.0
+from conftest import sklearn_digits
 
 
 def test_overcomplete_copies_the_others_do_not():
@@ -19,7 +15,7 @@ def test_overcomplete_copies_the_others_do_not():
     denoising      0.14   0.15   0.89
     contractive    0.10   0.12   0.89
     """
-    X = digits()
+    X = sklearn_digits()[0]
     res = undercomplete_vs_overcomplete(X[:1000], X[-300:], random_state=0)
     print()
     for name, r in res.items():
@@ -49,7 +45,7 @@ def test_relative_error_definition():
 
 
 def test_bad_sizes():
-    X = digits()[:50]
+    X = sklearn_digits()[0][:50]
     with pytest.raises(ValueError, match="n_under < d < n_over"):
         undercomplete_vs_overcomplete(X, X, n_under=16, n_over=32)
     with pytest.raises(ValueError, match="features"):

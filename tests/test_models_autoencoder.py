@@ -5,33 +5,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit, xlog1py, xlogy
 
-from conftest import require_shared
+from conftest import randomised, rel_err, require_shared, sklearn_digits
 from npae.gradcheck import numerical_gradient
 from npae.losses import cross_entropy_with_logits, cross_entropy_with_logits_grad
 from npae.models import Autoencoder, NotFittedError
 from npae.models.autoencoder import cross_entropy_logits_fused
 
 PAIRS = [("sigmoid", "cross_entropy"), ("sigmoid", "squared"), ("linear", "squared")]
-
-
-def digits():
-    """sklearn's 8x8 digits (the optdigits test set, real handwriting) scaled to [0, 1]."""
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    return d.data / 16.0, d.target
-
-
-def randomised(model, X, rng, scale=0.5):
-    """Fit for zero epochs (builds the layers), then give every parameter random values so
-    no gradient is checked at a special point (zero biases, the initial W)."""
-    model.set_params(n_epochs=0).fit(X)
-    for p in model.parameters().values():
-        p[...] = scale * rng.standard_normal(p.shape)
-    return model
-
-
-def rel_err(a, b):
-    return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)
 
 
 # -- gradients --------------------------------------------------------------------------------
@@ -55,7 +35,7 @@ def test_gradients_match_finite_differences(n, d, k, tied, pair, seed):
 
 def test_tied_gradient_is_encoder_term_plus_decoder_term(rng):
     """The lecture's exercise: with W* = W^T, dL/dW is the sum of two gradients."""
-    X, _ = digits()
+    X, _ = sklearn_digits()
     X = X[:20]
     m = randomised(Autoencoder(4, tied=True), X, rng, scale=0.3)
     W, b, c = (m.parameters()[k].copy() for k in "Wbc")
@@ -92,7 +72,7 @@ def test_fused_logits_loss_equals_npae_losses(rng):
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_transform_reconstruct_score_follow_the_lecture(rng, tied):
-    X, _ = digits()
+    X, _ = sklearn_digits()
     X = X[:30]
     m = randomised(Autoencoder(5, tied=tied), X, rng)
     p = m.parameters()
@@ -119,7 +99,7 @@ def test_linear_decoder_with_squared_error(rng):
 # -- training on real images ------------------------------------------------------------------
 
 def test_fit_learns_digits_with_validation_curve():
-    X, _ = digits()
+    X, _ = sklearn_digits()
     X_train, X_test = X[:1200], X[1200:]
     m = Autoencoder(24, n_epochs=15, batch_size=32, learning_rate=5e-3, random_state=0)
     untrained = Autoencoder(24, n_epochs=0, random_state=0).fit(X_train).score(X_test)
@@ -139,7 +119,7 @@ def test_fit_learns_digits_with_validation_curve():
 
 
 def test_same_random_state_same_model_and_float32():
-    X, _ = digits()
+    X, _ = sklearn_digits()
     X = X[:300]
     a = Autoencoder(8, n_epochs=2, random_state=3).fit(X)
     b = Autoencoder(8, n_epochs=2, random_state=3).fit(X)
@@ -153,7 +133,7 @@ def test_same_random_state_same_model_and_float32():
 
 
 def test_sgd_optimizer_and_untied_train(rng):
-    X, _ = digits()
+    X, _ = sklearn_digits()
     m = Autoencoder(16, tied=False, optimizer="sgd", learning_rate=0.5, n_epochs=5,
                     batch_size=32, random_state=0).fit(X[:600])
     assert m.history_["loss"][-1] < 0.8 * m.history_["loss"][0]
@@ -176,7 +156,7 @@ def test_mnist_real_data():
 # -- the estimator API ------------------------------------------------------------------------
 
 def test_loss_is_hyperparameter_and_method():
-    X, _ = digits()
+    X, _ = sklearn_digits()
     m = Autoencoder(4, loss="squared", n_epochs=1, random_state=0)
     assert m.loss == "squared" and m.get_params()["loss"] == "squared"
     m.fit(X[:100])
@@ -186,7 +166,7 @@ def test_loss_is_hyperparameter_and_method():
 
 
 def test_gradients_are_copies(rng):
-    X, _ = digits()
+    X, _ = sklearn_digits()
     m = randomised(Autoencoder(4), X[:10], rng)
     g1 = m.gradients(X[:10])
     g2 = m.gradients(X[10:20])
@@ -195,7 +175,7 @@ def test_gradients_are_copies(rng):
 
 def test_save_load_roundtrip(tmp_path):
     npae_load = pytest.importorskip("npae.models.base").load
-    X, _ = digits()
+    X, _ = sklearn_digits()
     m = Autoencoder(6, tied=False, n_epochs=1, random_state=0).fit(X[:200])
     m.save(tmp_path / "ae.npz")
     m2 = npae_load(tmp_path / "ae.npz")
@@ -214,13 +194,13 @@ def test_save_load_roundtrip(tmp_path):
     ({"dtype": "int32"}, "dtype='int32'"),
 ])
 def test_bad_hyperparameters(kwargs, match):
-    X, _ = digits()
+    X, _ = sklearn_digits()
     with pytest.raises((ValueError, TypeError), match=match):
         Autoencoder(**{"n_hidden": 4, **kwargs}).fit(X[:10])
 
 
 def test_bad_data():
-    X, _ = digits()
+    X, _ = sklearn_digits()
     with pytest.raises(ValueError, match=r"needs X in \[0, 1\].*X / 255"):
         Autoencoder(4).fit(X * 16)
     Autoencoder(4, decoder="linear", loss="squared", n_epochs=1).fit(X * 16)  # fine
@@ -246,7 +226,7 @@ def test_bad_data():
 def test_figures_filters_codes_curves_reconstructions(tmp_path):
     from npae.plot import bottleneck_codes, encoder_filters, loss_curves, side_by_side
     from npae.models import StackedAutoencoder
-    X, y = digits()
+    X, y = sklearn_digits()
     m = Autoencoder(16, n_epochs=3, batch_size=32, random_state=0).fit(X[:500], X_val=X[500:700])
     fig = encoder_filters(m, image_shape=(8, 8), path=tmp_path / "filters.png")
     mosaic = fig.axes[0].images[0].get_array()

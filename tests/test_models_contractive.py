@@ -7,22 +7,7 @@ from scipy.special import expit
 
 from npae.gradcheck import numerical_gradient
 from npae.models import Autoencoder, ContractiveAutoencoder
-
-
-def digits():
-    from sklearn.datasets import load_digits
-    return load_digits().data / 16.0
-
-
-def randomised(model, X, rng, scale=0.5):
-    model.set_params(n_epochs=0).fit(X)
-    for p in model.parameters().values():
-        p[...] = scale * rng.standard_normal(p.shape)
-    return model
-
-
-def rel_err(a, b):
-    return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)
+from conftest import randomised, rel_err, sklearn_digits
 
 
 def encoder_jacobian_fd(W, b, x, eps=1e-6):
@@ -61,7 +46,7 @@ def test_jacobian_penalty_equals_finite_difference_jacobian(n, d, k, seed):
 
 
 def test_loss_is_reconstruction_plus_lam_times_penalty(rng):
-    X = digits()[:30]
+    X = sklearn_digits()[0][:30]
     m = randomised(ContractiveAutoencoder(6, lam=0.7), X, rng)
     assert m.loss(X) == pytest.approx(m.score(X) + 0.7 * m.jacobian_penalty(X), rel=1e-12)
     # with lam = 0 the objective and the gradients are the plain autoencoder's
@@ -75,7 +60,7 @@ def test_loss_is_reconstruction_plus_lam_times_penalty(rng):
 
 def test_penalty_gradient_alone(rng):
     """The penalty's own gradient (equations 4-6): loss(lam) - loss(0), held to FD."""
-    X = digits()[:12]
+    X = sklearn_digits()[0][:12]
     m = randomised(ContractiveAutoencoder(5, lam=1.0, tied=False), X, rng)
     g1 = m.gradients(X)
     g0 = m.set_params(lam=0.0).gradients(X)
@@ -91,7 +76,7 @@ def test_penalty_gradient_alone(rng):
 def test_contracts_at_similar_reconstruction_error():
     """Measured (load_digits, 1397 train / 400 test, 64 hidden, 30 epochs): plain AE
     cross-entropy 14.9, mean ||J||_F^2 54; lam=0.05: cross-entropy 15.4 (+3.5%), ||J||^2 24."""
-    X = digits()
+    X = sklearn_digits()[0]
     X_train, X_test = X[:-400], X[-400:]
     common = dict(n_epochs=30, batch_size=32, learning_rate=5e-3, random_state=0)
     plain = Autoencoder(64, **common).fit(X_train)
@@ -109,4 +94,4 @@ def test_contracts_at_similar_reconstruction_error():
 
 def test_negative_lam():
     with pytest.raises(ValueError, match=r"lam=-0.1 is out of range; it must lie in \[0.0, inf\)"):
-        ContractiveAutoencoder(4, lam=-0.1).fit(digits()[:10])
+        ContractiveAutoencoder(4, lam=-0.1).fit(sklearn_digits()[0][:10])

@@ -5,30 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit, xlog1py, xlogy
 
-from conftest import require_shared
+from conftest import randomised, rel_err, require_shared, sklearn_digits
 from npae.gradcheck import numerical_gradient
 from npae.models import Autoencoder, DenoisingAutoencoder
-
-
-def digits():
-    from sklearn.datasets import load_digits
-    return load_digits().data / 16.0
 
 
 def psnr(estimate, clean):
     """Peak signal-to-noise ratio in dB for images in [0, 1] (peak 1)."""
     return 10.0 * np.log10(1.0 / np.mean((estimate - clean) ** 2))
-
-
-def randomised(model, X, rng, scale=0.5):
-    model.set_params(n_epochs=0).fit(X)
-    for p in model.parameters().values():
-        p[...] = scale * rng.standard_normal(p.shape)
-    return model
-
-
-def rel_err(a, b):
-    return np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), 1e-300)
 
 
 # -- gradients: with the same seed, loss and gradients see the same x̃ ------------------------
@@ -47,7 +31,7 @@ def test_gradients_match_finite_differences(n, d, k, tied, noise, seed):
 
 def test_gradient_is_the_autoencoders_with_corrupted_input(rng):
     """Encoder sees x̃, the loss compares with the clean x: formulas written out here."""
-    X = digits()[:25]
+    X = sklearn_digits()[0][:25]
     m = randomised(DenoisingAutoencoder(6, nu=0.5), X, rng, scale=0.3)
     X_tilde = m.corrupt(X, rng=7)
     W, b, c = (m.parameters()[k] for k in "Wbc")
@@ -89,7 +73,7 @@ def test_gaussian_noise_has_sigma():
 
 
 def test_loss_is_deterministic_given_rng_and_transform_is_clean(rng):
-    X = digits()[:40]
+    X = sklearn_digits()[0][:40]
     m = DenoisingAutoencoder(5, nu=0.5, n_epochs=2, random_state=0).fit(X, X_val=X)
     assert m.loss(X) == m.loss(X) == m.loss(X, rng=0)
     assert m.loss(X, rng=1) != m.loss(X, rng=2)
@@ -113,7 +97,7 @@ def test_denoises_held_out_digits(noise, kw, gain):
     than the corrupted input is, and closer than a plain autoencoder's reconstruction.
     Measured (load_digits, 1397 train / 400 test, 64 hidden, 20 epochs):
     mask nu=0.3: 11.4 dB -> 15.4 dB (plain AE 13.3); gaussian sigma=0.3: 10.5 -> 16.6 (14.8)."""
-    X = digits()
+    X = sklearn_digits()[0]
     X_train, X_test = X[:-400], X[-400:]
     common = dict(n_epochs=20, batch_size=32, learning_rate=5e-3, random_state=0)
     m = DenoisingAutoencoder(64, noise=noise, **kw, **common).fit(X_train)
@@ -152,4 +136,4 @@ def test_denoises_mnist():
 ])
 def test_bad_noise_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        DenoisingAutoencoder(4, **kwargs).fit(digits()[:10])
+        DenoisingAutoencoder(4, **kwargs).fit(sklearn_digits()[0][:10])
