@@ -10,8 +10,14 @@ from .pca import PCA, lecture_normalize
 from .psd import PSD, PredictiveSparseDecomposition
 from .stacked import StackedAutoencoder
 
-__all__ = ["BaseEstimator", "NotFittedError", "Autoencoder", "DenoisingAutoencoder",
-           "ContractiveAutoencoder", "ConvAutoencoder", "PredictiveSparseDecomposition", "PSD"]
-__all__ += ["StackedAutoencoder"]
-__all__ += ["PCA", "lecture_normalize", "LinearAutoencoder", "optimal_linear_autoencoder",
-            "linear_autoencoder_loss", "Eigenfaces"]
+__all__ = [
+    "BaseEstimator", "NotFittedError",
+    # the linear case: PCA, the closed-form optimum, the trained linear autoencoder, eigenfaces
+    "PCA", "lecture_normalize", "optimal_linear_autoencoder", "linear_autoencoder_loss",
+    "LinearAutoencoder", "Eigenfaces",
+    # nonlinear autoencoders
+    "Autoencoder", "DenoisingAutoencoder", "ContractiveAutoencoder", "StackedAutoencoder",
+    "ConvAutoencoder",
+    # sparse coding
+    "PredictiveSparseDecomposition", "PSD",
+]
