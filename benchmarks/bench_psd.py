@@ -3,11 +3,15 @@
 Part 1 (issue 6's target): the lasso  min_z ||D z - x||^2 + lam ||z||_1  (PSD's z-step with the
 encoder term off) for 1000 MNIST images (784-dim) and a 256-atom unit-norm dictionary, at
 penalties giving about 10 and about 100 non-zeros per code. scikit-learn's objective is
-1/2 ||x - zD||^2 + alpha ||z||_1, so lam = 2 alpha. Columns: seconds (best of --repeat),
+1/2 ||x - zD||^2 + alpha ||z||_1, so lam = 2 alpha. Rows: npae's "cd"
+(coordinate descent with an active set and exact steps on it), "fista", "ista" (Numba) and
+the NumPy twin of "fista". Columns: seconds (best of --repeat),
 ratio to the faster scikit-learn solver, and the relative objective difference
 (ours - sklearn) / sklearn (negative: ours is lower). Target: |difference| <= 1e-6 and
 ratio < 1. Two dictionaries: random Gaussian atoms (well conditioned) and a dictionary learned
-by PSD on other MNIST images (coherent atoms: a harder problem for FISTA).
+by PSD on other MNIST images (coherent atoms: a harder problem for every solver, and one that
+FISTA alone loses to lasso_cd). "iters": per row, iterations (FISTA) or sweeps plus exact
+steps (CD).
 
 Part 2 (issue 6, item 3): a PSD trained on MNIST; sparsity of z*, reconstruction error of
 D z* and of D h (h = the encoder's fast prediction), the relative error ||h - z*|| / ||z*||,
@@ -15,6 +19,9 @@ and the time of h = g tanh(Wx + b) against the iterative z-step; figures of the 
 the encoder filters (npae.plot.image_grid) in --out.
 
     python benchmarks/bench_psd.py [--threads 1] [--repeat 3] [--no-lars] [--out /tmp/psd]
+
+--threads n limits BLAS/OpenMP (numpy, scikit-learn) and Numba (npae's "cd" runs rows in
+parallel) to n threads; without it every library uses its default.
 
 Every number in one table comes from the same run; on a shared, busy machine compare the
 ratios, not the seconds.
@@ -34,11 +41,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _limit_threads(n):
+    """n threads for BLAS/OpenMP (numpy, scikit-learn) and for Numba's prange (npae's "cd")."""
+    import numba
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(n)
     except ImportError:  # env vars only work before numpy loads its BLAS; best effort
-        os.environ["OPENBLAS_NUM_THREADS"] = str(n)
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def load_images():
@@ -90,7 +100,8 @@ def bench_z_step(X, D, label, repeat, lars, targets=(10, 100)):
     from sklearn.decomposition import sparse_encode as sk_sparse_encode
 
     from npae.models.psd import sparse_encode
-    sparse_encode(X[:5], D, 1.0)        # compile the Numba kernel outside the timings
+    for solver in ("cd", "fista"):      # compile the Numba kernels outside the timings
+        sparse_encode(X[:5], D, 1.0, solver=solver)
     print(f"\n== z-step, encoder term off: {X.shape[0]} x {X.shape[1]} images, "
           f"{D.shape[1]} unit-norm atoms ({label}) ==")
     print(f"{'nnz/code':>8} {'lam':>7} {'solver':<22} {'seconds':>8} {'ratio':>7} "
@@ -105,7 +116,9 @@ def bench_z_step(X, D, label, repeat, lars, targets=(10, 100)):
             if lars:
                 runs["sklearn lasso_lars"] = best_time(
                     lambda: sk_sparse_encode(X, D.T, algorithm="lasso_lars", alpha=lam / 2), 1)
-        for solver, backend in (("fista", "numba"), ("ista", "numba"), ("fista", "numpy")):
+        # "cd" with backend="numpy" is a Python loop per coordinate: too slow to time here
+        for solver, backend in (("cd", "numba"), ("fista", "numba"), ("ista", "numba"),
+                                ("fista", "numpy")):
             runs[f"npae {solver} ({backend})"] = best_time(
                 lambda: sparse_encode(X, D, lam, solver=solver, backend=backend, tol=1e-6,
                                       max_iter=5000, return_n_iter=True), repeat)
@@ -118,7 +131,7 @@ def bench_z_step(X, D, label, repeat, lars, targets=(10, 100)):
             diff = (objective(X, D, Z, lam) - ref) / ref
             it = f"{iters.mean():6.1f}" if iters is not None else f"{'':>6}"
             print(f"{nnz:8.1f} {lam:7.3f} {name:<22} {t:8.3f} {t / fastest_sk:7.2f} "
-                  f"{diff:20.2e} {it}")
+                  f"{diff:20.2e} {it}", flush=True)
 
 
 def train_dictionary(X, n_atoms, lam, n_iter, seed=0):
@@ -163,7 +176,8 @@ def bench_fast_inference(model, X_test, repeat, out):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS/OpenMP and Numba threads (default: the libraries' own)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-lars", action="store_true", help="skip lasso_lars (10-70x slower)")
     ap.add_argument("--train-n", type=int, default=10000, help="images to learn the dictionary")
@@ -171,10 +185,11 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join("/tmp", "npae_psd"),
                     help="folder for the figures ('' for none)")
     args = ap.parse_args(argv)
-    _limit_threads(args.threads)
+    if args.threads is not None:
+        _limit_threads(args.threads)
     X_all, name = load_images()
-    print(f"data: {name}; BLAS threads: {args.threads}; timings on a shared machine vary, "
-          "the ratios are measured in the same run")
+    print(f"data: {name}; threads: {args.threads or 'library defaults'}; timings on a shared "
+          "machine vary, the ratios are measured in the same run")
     X = X_all[:1000]
     rng = np.random.default_rng(0)
     D = rng.standard_normal((X.shape[1], 256))
