@@ -286,14 +286,15 @@ def _run_cd_twins(H, C, k, Z0, lam, tol, max_iter):
 
 @given(n=st.integers(1, 5), d=st.integers(1, 12), m=st.integers(1, 10),
        lam=st.floats(0.01, 2.0), with_h=st.booleans(), max_iter=st.integers(1, 40),
-       tol=st.sampled_from([0.0, 1e-10, 1e-4]), seed=st.integers(0, 2**32 - 1))
+       tol=st.sampled_from([1e-12, 1e-10, 1e-4]), seed=st.integers(0, 2**32 - 1))
 def test_cd_kernel_matches_numpy_twin(n, d, m, lam, with_h, max_iter, tol, seed):
     """The Numba kernel (rows in parallel) against its NumPy twin (row by row): same iterations
     and codes to 1e-9 relative, for a capped number of iterations or the stopping rule, any
     problem (singular H_AA included, where the exact step is refused). The two compute H z
-    in different orders (~1e-16 relative); a tie decided by rounding (an exact step that
-    neither lowers the objective nor drops a coordinate) may send the two down different
-    but equally good paths: such rows must agree in objective to 1e-9 relative."""
+    in different orders (~1e-16 relative), so a choice made on quantities at rounding level
+    may differ: tol = 0 is not used (with it, gaps shrink to rounding level, where "did the
+    gap shrink?" decides between a sweep and an exact step); a row whose path still
+    diverged must agree in objective to 1e-9 relative."""
     H, C, k, Z0, _, _ = _twin_problem(n, d, m, with_h, seed)
     Z_np, it_np, Z_nb, it_nb = _run_cd_twins(H, C, k, Z0, lam, tol, max_iter)
     scale = 1 + np.abs(Z_np).max()

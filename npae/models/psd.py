@@ -205,7 +205,7 @@ def _energy_and_gap_numpy(Z, U, C, k, lam, mu):
     E = smooth + lam * np.abs(Z).sum(axis=1)
     rho = C - U
     if lam > 0:
-        rho_inf = np.abs(rho).max(axis=1)
+        rho_inf = np.abs(rho).max(axis=1, initial=0.0)    # initial: CD's empty active set
         s = np.where(2.0 * rho_inf <= lam, 1.0, lam / (2.0 * np.maximum(rho_inf, 1e-300)))
         dual = 2.0 * s * (k - cz) - s * s * smooth
         gap = E - dual
