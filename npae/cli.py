@@ -132,8 +132,8 @@ def _add_demo(sub):
                         "fashion-mnist, synthetic (default: the best one found)")
     p.add_argument("--out", default="npae-demo", help="folder for the figures (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=5, help="epochs (default: %(default)s)")
-    p.add_argument("--n-train", type=int, default=20000,
-                   help="training images used (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="use only the first N training images (default: all of them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
@@ -193,7 +193,7 @@ def _conv_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False, b
 
 
 def _cmd_demo(args):
-    if args.epochs < 1 or args.n_train < 1:
+    if args.epochs < 1 or (args.n_train is not None and args.n_train < 1):
         raise ValueError("--epochs and --n-train must be at least 1")
     _conv_run(args, epochs=args.epochs, n_train=args.n_train, n_test=1000)
     return 0
