@@ -238,8 +238,10 @@ class DatasetChoice:
             X, y = synthetic_digits(n, seed=base + (kind == "test"))
             return X.astype(dtype, copy=False), y
         loader = load_fashion_mnist if self.name == "fashion-mnist" else load_mnist
-        X, y = loader(self.path, kind, dtype=dtype)
-        return (X, y) if n is None else (X[:n], y[:n])
+        X, y = loader(self.path, kind, raw=True)  # slice the uint8 pixels, then convert
+        if n is not None:
+            X, y = X[:n], y[:n]
+        return _as_images(X, dtype, False), y
 
     def __str__(self):
         where = f" from {self.path}" if self.path else ""
