@@ -26,7 +26,8 @@ def test_gradients_match_finite_differences(n, d, k, tied, noise, seed):
     grads = m.gradients(X, rng=seed)
     for name, p in m.parameters().items():
         num = numerical_gradient(lambda _: m.loss(X, rng=seed), p)
-        assert rel_err(grads[name], num) < 1e-6, name  # central differences: ~1e-9
+        # central differences: rounding ~eps*|L|/h ~ 1e-10 absolute, so atol 1e-8
+        np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
 
 
 def test_gradient_is_the_autoencoders_with_corrupted_input(rng):
