@@ -260,22 +260,18 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
     def parameters(self):
         """Dict name -> live array, in the lecture's names: W, b, c and (untied) W_star."""
         check_is_fitted(self, "encoder_")
-        p = {"W": self._enc.params["W"], "b": self._enc.params["b"]}
-        if self.tied:
-            p["c"] = self._dec.params["c"]
-        else:
-            p["c"] = self._dec.params["b"]
-            p["W_star"] = self._dec.params["W"]
-        return p
+        return self._lecture_names("params")
 
     def _grads(self):
-        g = {"W": self._enc.grads["W"], "b": self._enc.grads["b"]}
-        if self.tied:
-            g["c"] = self._dec.grads["c"]
-        else:
-            g["c"] = self._dec.grads["b"]
-            g["W_star"] = self._dec.grads["W"]
-        return g
+        return self._lecture_names("grads")
+
+    def _lecture_names(self, store):
+        """The layers' ``params`` or ``grads`` under the lecture's names (one mapping for both)."""
+        enc, dec = getattr(self._enc, store), getattr(self._dec, store)
+        named = {"W": enc["W"], "b": enc["b"], "c": dec["c" if self.tied else "b"]}
+        if not self.tied:
+            named["W_star"] = dec["W"]
+        return named
 
     # -- the objective -----------------------------------------------------------------------
     def _training_input(self, X, rng):

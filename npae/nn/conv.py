@@ -101,6 +101,19 @@ class _Spatial(Layer):
         # one copy into the kernels' batch-last order now, so backward can reuse it for free
         return kernels.batch_last(x).transpose(3, 0, 1, 2)
 
+    def _upstream(self, dout):
+        """(x, g, g_): the cached input, dout checked against the forward output's shape (as
+        an NCHW view g) and in the kernels' batch-last order g_ (out, H_out, W_out, N)."""
+        x = self.cache
+        g = self._check_dout(dout, None if x is None else self.output_shape(x.shape))
+        g_ = kernels.batch_last(g)
+        return x, g_.transpose(3, 0, 1, 2), g_
+
+    def _accumulate_bias_grad(self, g_):
+        """dL/db[o] += sum_{n,p,q} g[n,o,p,q], summed over g_'s contiguous rows."""
+        if "b" in self.params:
+            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
+
 
 class Conv2d(_Spatial):
     """y = b + W * x (cross-correlation, equation (1) of ``npae.nn.kernels``).
@@ -157,14 +170,10 @@ class Conv2d(_Spatial):
 
         Parameter gradients are accumulated (``+=``).
         """
-        x = self.cache
-        g = self._check_dout(dout, None if x is None else self.output_shape(x.shape))
-        g_ = kernels.batch_last(g)  # (out, H_out, W_out, N): contiguous rows for the sums
-        g = g_.transpose(3, 0, 1, 2)
+        x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(x, g, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
-        if "b" in self.params:
-            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
+        self._accumulate_bias_grad(g_)
         return kernels.conv2d_backward_input(g, self.params["W"], None, self.stride,
                                              self.padding, self.dilation, x.shape[2:])
 
@@ -244,14 +253,10 @@ class ConvTranspose2d(_Spatial):
 
         Parameter gradients are accumulated (``+=``).
         """
-        x = self.cache
-        g = self._check_dout(dout, None if x is None else self.output_shape(x.shape))
-        g_ = kernels.batch_last(g)  # (out, H_out, W_out, N): contiguous rows for the sums
-        g = g_.transpose(3, 0, 1, 2)
+        x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(g, x, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
-        if "b" in self.params:
-            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
+        self._accumulate_bias_grad(g_)
         return kernels.conv2d_forward(g, self.params["W"], None, self.stride, self.padding,
                                       self.dilation, x.shape[2:])
 
