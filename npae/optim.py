@@ -6,6 +6,8 @@ can be compared with ``torch.optim`` step by step.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -127,13 +129,18 @@ class Adam(Optimizer):
     def _update(self, name, p, g):
         m, v = self.m[name], self.v[name]
         step = self.lr / (1.0 - self.beta1 ** self.t)
-        sqrt_bc2 = np.sqrt(1.0 - self.beta2 ** self.t)
+        sqrt_bc2 = math.sqrt(1.0 - self.beta2 ** self.t)
         same = p.dtype == g.dtype == m.dtype == v.dtype
         if same and p.flags.c_contiguous and g.flags.c_contiguous:
             # one fused pass instead of ~10 NumPy passes with temporaries: Adam's update
-            # costs as much as a small layer's matmul otherwise
+            # costs as much as a small layer's matmul otherwise. The scalars are handed over
+            # in the parameters' dtype, so a float32 model is updated in float32 arithmetic,
+            # as NumPy (and PyTorch) do: float64 scalars would make LLVM widen every element
+            # (measured 0.49 -> 0.14 ms for a 256 x 784 float32 W).
+            T = p.dtype.type
             _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                         self.beta1, self.beta2, step, sqrt_bc2, self.eps, self.weight_decay)
+                         T(self.beta1), T(1.0 - self.beta1), T(self.beta2), T(1.0 - self.beta2),
+                         T(step), T(sqrt_bc2), T(self.eps), T(self.weight_decay))
         else:
             adam_update_ref(p, g, m, v, self.beta1, self.beta2, step, sqrt_bc2, self.eps,
                             self.weight_decay)
@@ -162,14 +169,16 @@ def adam_update_ref(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps, weight_decay)
 # error_model="numpy": no Python zero-division check in the loop (the denominator is >= eps
 # anyway), which lets LLVM vectorise it -- twice as fast, same results
 @njit(cache=True, error_model="numpy")
-def _adam_kernel(p, g, m, v, beta1, beta2, step, sqrt_bc2, eps, weight_decay):
-    """``adam_update_ref`` fused into one loop over flat (1-D) views; same formulas."""
+def _adam_kernel(p, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, step, sqrt_bc2,
+                 eps, weight_decay):
+    """``adam_update_ref`` fused into one loop over flat (1-D) views; same formulas, same
+    order of operations, so in the same dtype the results are equal to the last bit."""
     for i in range(p.size):
         gi = g[i]
         if weight_decay != 0.0:
             gi = gi + weight_decay * p[i]
-        mi = beta1 * m[i] + (1.0 - beta1) * gi
-        vi = beta2 * v[i] + (1.0 - beta2) * (gi * gi)
+        mi = beta1 * m[i] + one_minus_beta1 * gi
+        vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)
         m[i] = mi
         v[i] = vi
         p[i] -= step * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))

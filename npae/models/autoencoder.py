@@ -45,6 +45,7 @@ import numpy as np
 from .._validation import as_float_array, check_param
 from ..losses import get_loss
 from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear, sigmoid
+from ..nn.elementwise import cross_entropy_logits
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import BaseEstimator, GradientModelMixin, check_is_fitted
@@ -100,25 +101,12 @@ def cross_entropy_logits_fused(a_hat, X, need_grad=True):
     ``cross_entropy_with_logits`` and ``cross_entropy_with_logits_grad``, fused.
 
     Same formulas, same reduction (tests hold the two to each other); what changes is that
-    x̂ = sigm(â) is computed once and shared, and the input checks are left to the model's
-    entry points (the training loop would otherwise repeat them on every mini-batch). The
-    softplus in l = sum_k [softplus(â_k) - x_k â_k] is taken from x̂ as well:
-
-        softplus(â) = max(â, 0) + log(1 + exp(-|â|)) = max(â, 0) - log sigm(|â|)
-                    = max(â, 0) - log max(x̂, 1 - x̂),
-
-    stable because max(x̂, 1 - x̂) lies in [1/2, 1].
+    x̂ = sigm(â) is computed once and shared, in one Numba pass after NumPy's exp
+    (``npae.nn.elementwise.cross_entropy_logits``; its NumPy twin is
+    ``cross_entropy_logits_ref``), and the input checks are left to the model's entry
+    points. Returns (L, ∇_â L or None).
     """
-    n = a_hat.shape[0]
-    x_hat = sigmoid(a_hat)
-    s = np.maximum(x_hat, 1.0 - x_hat)
-    np.log(s, out=s)
-    L = (float(np.maximum(a_hat, 0.0).sum()) - float(s.sum()) - float(np.vdot(X, a_hat))) / n
-    if not need_grad:
-        return L, None
-    x_hat -= X                                     # (7): ∇_â l = x̂ - x, mean over the batch
-    x_hat *= 1.0 / n
-    return L, x_hat
+    return cross_entropy_logits(a_hat, X, need_grad)
 
 
 def reconstruction_loss(a_hat, X, loss, output, need_grad=True):

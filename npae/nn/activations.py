@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
+from .elementwise import sigmoid as _sigmoid
+from .elementwise import sigmoid_backward
 
 __all__ = ["sigmoid", "Sigmoid", "ReLU", "Tanh", "Identity"]
 
@@ -26,14 +28,7 @@ def sigmoid(a):
         a = a.astype(np.float64)
     if a.ndim == 0:
         return sigmoid(a[None])[0]
-    num = np.minimum(a, 0.0, dtype=a.dtype)
-    np.exp(num, out=num)                       # exp(min(a, 0)) in (0, 1]
-    den = np.abs(a)
-    np.negative(den, out=den)
-    np.exp(den, out=den)                       # exp(-|a|) in (0, 1]
-    den += 1.0
-    num /= den
-    return num
+    return _sigmoid(a)  # one Numba pass after NumPy's exp (npae.nn.elementwise, with twin)
 
 
 class Sigmoid(Layer):
@@ -49,7 +44,7 @@ class Sigmoid(Layer):
         """dL/da = dL/dh * sigm'(a) = dout * h (1 - h)."""
         h = self.cache
         dout = self._check_dout(dout, None if h is None else h.shape)
-        return dout * h * (1.0 - h)
+        return sigmoid_backward(dout, h)
 
 
 class Tanh(Layer):

@@ -1,0 +1,192 @@
+"""Element-wise hot loops of the dense autoencoders: Numba kernels, each with a NumPy twin.
+
+A training step of the lecture's tied autoencoder 784-256 (batch 128) does five matrix
+products and a handful of element-wise maps over the batch. Written as NumPy expressions,
+each map is several passes over memory with a temporary per operator: the sigmoid of (4)
+plus the cross-entropy (5) and its gradient (7) took 16 passes, 0.38 ms of a 2.9 ms step,
+more than any single matrix product. Here each map is one pass, except for the
+exponential, which stays NumPy's: its SIMD ``exp`` is ~10x faster than the scalar libm call
+a Numba loop makes (no SVML here), so the kernels take e = exp(-|a|) as an input.
+
+All three maps rest on the same identity (see ``npae.nn.activations.sigmoid``):
+
+    (1)  sigm(a) = exp(min(a, 0)) / (1 + exp(-|a|)) = (e if a < 0 else 1) / (1 + e)
+    (2)  softplus(a) = log(1 + exp(a)) = max(a, 0) + log(1 + e)
+
+and for the cross-entropy from the logits â (rows = examples, n of them)
+
+    (3)  L = (1/n) sum [softplus(â) - x â] = (1/n) sum [max(â, 0) - x â + log(1 + e)]
+    (4)  ∇_â L = (sigm(â) - x) / n
+
+The sum of logs in (3) is taken as the log of products, one log per ``_chunk`` entries:
+1 + e lies in [1, 2], so a product of 64 factors is at most 2^64 (float32 reaches 2^128) and
+of 512 at most 2^512 (float64: 2^1024); none can underflow. That turns 100,352 logs into
+1,568, the rest being multiplications LLVM vectorises.
+
+Each kernel does the twin's operations in the same order and dtype, so x̂, h and gradients
+are equal to the last bit; only the loss value's summation order differs (~1e-7 relative in
+float32, ~1e-15 in float64). The kernels take flat views of C-contiguous arrays of one float
+dtype; anything else (views with strides, mixed dtypes) goes to the twin.
+
+Measured (float32, one thread, ``python benchmarks/bench_autoencoder.py --kernels``):
+see the README's Results table.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["sigmoid", "sigmoid_ref", "sigmoid_backward", "sigmoid_backward_ref",
+           "cross_entropy_logits", "cross_entropy_logits_ref"]
+
+
+def _flat(*arrays):
+    """1-D views of the arrays if the kernels can take them (same float dtype, C order)."""
+    dtype = arrays[0].dtype
+    if dtype not in (np.float32, np.float64) or arrays[0].size == 0:
+        return None
+    for a in arrays:
+        if a.dtype != dtype or not a.flags.c_contiguous or a.shape != arrays[0].shape:
+            return None
+    return [a.reshape(-1) for a in arrays]
+
+
+def _exp_minus_abs(a):
+    """e = exp(-|a|) in (0, 1], a new array: three NumPy passes, the exp vectorised."""
+    e = np.abs(a)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    return e
+
+
+# -- (1) the sigmoid ---------------------------------------------------------------------------
+
+def sigmoid_ref(a):
+    """(1) in NumPy: exp(min(a, 0)) / (1 + exp(-|a|)) for a float array ``a``; a new array."""
+    num = np.minimum(a, 0.0, dtype=a.dtype)
+    np.exp(num, out=num)                       # exp(min(a, 0)) in (0, 1]
+    den = np.abs(a)
+    np.negative(den, out=den)
+    np.exp(den, out=den)                       # exp(-|a|) in (0, 1]
+    den += 1.0
+    num /= den
+    return num
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_kernel(a, e, one):
+    """e <- (e if a < 0 else 1) / (1 + e), e = exp(-|a|) on entry: (1) in place."""
+    for i in range(a.size):
+        ei = e[i]
+        e[i] = (ei if a[i] < 0 else one) / (one + ei)
+
+
+def sigmoid(a):
+    """(1) for a float array: the kernel on contiguous arrays, else ``sigmoid_ref``."""
+    if _flat(a) is None:
+        return sigmoid_ref(a)
+    e = _exp_minus_abs(a)  # C-contiguous like a: NumPy keeps the input's layout
+    _sigmoid_kernel(a.reshape(-1), e.reshape(-1), a.dtype.type(1))
+    return e
+
+
+# -- sigm'(a) = h (1 - h) ----------------------------------------------------------------------
+
+def sigmoid_backward_ref(dout, h):
+    """dL/da = dout * h * (1 - h), with h = sigm(a) cached by the forward pass."""
+    return dout * h * (1.0 - h)
+
+
+@njit(cache=True, error_model="numpy")
+def _sigmoid_backward_kernel(dout, h, out, one):
+    for i in range(h.size):
+        hi = h[i]
+        out[i] = dout[i] * hi * (one - hi)
+
+
+def sigmoid_backward(dout, h):
+    """``sigmoid_backward_ref`` in one pass (no temporaries) where the kernel can run."""
+    out = np.empty_like(h)
+    flat = _flat(h, dout, out)
+    if flat is None:
+        return sigmoid_backward_ref(dout, h)
+    _sigmoid_backward_kernel(flat[1], flat[0], flat[2], h.dtype.type(1))
+    return out
+
+
+# -- (3), (4): cross-entropy from the logits ---------------------------------------------------
+
+def cross_entropy_logits_ref(a_hat, X, need_grad=True):
+    """(3) and (4) in NumPy: returns (L, ∇_â L or None); the twin of the fused kernel.
+
+    x̂ = sigm(â) is computed once and shared; the softplus of (3) is taken from it,
+
+        softplus(â) = max(â, 0) + log(1 + exp(-|â|)) = max(â, 0) - log max(x̂, 1 - x̂),
+
+    stable because max(x̂, 1 - x̂) lies in [1/2, 1].
+    """
+    n = a_hat.shape[0]
+    x_hat = sigmoid_ref(a_hat)
+    s = np.maximum(x_hat, 1.0 - x_hat)
+    np.log(s, out=s)
+    L = (float(np.maximum(a_hat, 0.0).sum()) - float(s.sum()) - float(np.vdot(X, a_hat))) / n
+    if not need_grad:
+        return L, None
+    x_hat -= X                                     # (4): x̂ - x, mean over the batch
+    x_hat *= 1.0 / n
+    return L, x_hat
+
+
+def _chunk(dtype):
+    """Factors per product in (3): 2^chunk must stay far below the dtype's largest value."""
+    return 64 if dtype == np.float32 else 512
+
+
+# reassoc: lets LLVM keep several partial sums/products in SIMD lanes (the sums' order is the
+# only thing that differs from the twin; the gradient entries are computed exactly as there)
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _cross_entropy_logits_kernel(a, x, e, g, inv_n, need_grad, chunk, zero, one):
+    """Returns n L (float64); writes (4) into g if ``need_grad``. e = exp(-|â|) on entry."""
+    size = a.size
+    total = 0.0
+    for start in range(0, size, chunk):
+        # slices, so the inner index runs from 0 and LLVM sees it non-negative and loads
+        # contiguously (indexing a[start + j] made it gather and scatter: 4x slower)
+        stop = min(start + chunk, size)
+        ac, xc, ec, gc = a[start:stop], x[start:stop], e[start:stop], g[start:stop]
+        s = zero
+        prod = one
+        for j in range(ac.size):
+            aj = ac[j]
+            s += max(aj, zero) - xc[j] * aj
+            prod *= one + ec[j]
+        total += np.float64(s) + math.log(np.float64(prod))
+        # the stores in a loop of their own: LLVM guards a loop that stores with a run-time
+        # check of how far apart the arrays lie and takes a scalar path when they are close
+        # (small arrays, neighbours in memory), which would change the sums' order with the
+        # addresses malloc happened to give; the chunk is in L1 cache for this second pass
+        if need_grad:
+            for j in range(ac.size):
+                aj, ej = ac[j], ec[j]
+                gc[j] = ((ej if aj < zero else one) / (one + ej) - xc[j]) * inv_n
+    return total
+
+
+def cross_entropy_logits(a_hat, X, need_grad=True):
+    """(3) and (4) fused: (L, ∇_â L or None), one pass after NumPy's exp.
+
+    Takes the model's arrays as they are (the model validates its input once, at its entry
+    points; the training loop would otherwise repeat the checks on every mini-batch).
+    """
+    e = _exp_minus_abs(a_hat)
+    g = np.empty_like(a_hat) if need_grad else e  # (not written to without need_grad)
+    flat = _flat(a_hat, X, e, g)
+    if flat is None:
+        return cross_entropy_logits_ref(a_hat, X, need_grad)
+    T = a_hat.dtype.type
+    n = a_hat.shape[0]
+    nL = _cross_entropy_logits_kernel(*flat, T(1.0 / n), need_grad, _chunk(a_hat.dtype),
+                                      T(0), T(1))
+    return nL / n, (g if need_grad else None)

@@ -1,0 +1,136 @@
+"""The element-wise kernels of npae.nn.elementwise against their NumPy twins and against
+formulas written here (scipy's expit, NumPy's logaddexp).
+
+The kernels repeat the twins' operations in the same order and dtype, so h, x̂ and every
+gradient entry must be *equal*; only the loss value is summed in another order (products of
+up to 64 / 512 factors, then logs), ~1e-7 relative in float32 and ~1e-15 in float64.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import expit
+
+from npae.nn import elementwise as E
+
+DTYPES = (np.float32, np.float64)
+LOSS_RTOL = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+@st.composite
+def logits_and_targets(draw):
+    """â and x of one shape (1-2000 entries, so several of the kernel's chunks), any dtype;
+    â at scales from 0.01 to 1e4 (saturated), with exact zeros; x in [0, 1], some binary."""
+    dtype = draw(st.sampled_from(DTYPES))
+    n, d = draw(st.integers(1, 40)), draw(st.integers(1, 50))
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    scale = draw(st.sampled_from([0.01, 1.0, 5.0, 40.0, 1e4]))
+    rng = np.random.default_rng(seed)
+    a = (scale * rng.standard_normal((n, d))).astype(dtype)
+    a[rng.random((n, d)) < 0.1] = 0.0
+    x = rng.random((n, d)).astype(dtype)
+    x[rng.random((n, d)) < 0.3] = 1.0
+    x[rng.random((n, d)) < 0.3] = 0.0
+    return a, x
+
+
+@given(logits_and_targets())
+def test_sigmoid_kernel_equals_its_twin_and_expit(ax):
+    a, _ = ax
+    h = E.sigmoid(a)
+    assert h.dtype == a.dtype and h.shape == a.shape
+    np.testing.assert_array_equal(h, E.sigmoid_ref(a))
+    # an independent reference, in float64: within 4 ulps of the dtype (the formula's claim
+    # is 2); absolute slack only below the smallest normal number (sigm(-720) = 1.3e-313 is
+    # a subnormal that npae keeps and expit flushes to 0)
+    ref = expit(a.astype(np.float64))
+    np.testing.assert_allclose(h, ref.astype(a.dtype), rtol=4 * np.finfo(a.dtype).eps,
+                               atol=float(np.finfo(a.dtype).tiny))
+
+
+@given(logits_and_targets())
+def test_sigmoid_backward_kernel_equals_its_twin(ax):
+    a, dout = ax
+    h = E.sigmoid(a)
+    g = E.sigmoid_backward(dout, h)
+    np.testing.assert_array_equal(g, E.sigmoid_backward_ref(dout, h))
+    ref = dout.astype(np.float64) * expit(a.astype(np.float64)) * expit(-a.astype(np.float64))
+    # h (1 - h) from a rounded h: 1 - h carries an absolute error of ~eps (cancellation
+    # where h is near 1), so the bound is eps |dout| absolute plus a few eps relative
+    eps = np.finfo(a.dtype).eps
+    assert np.all(np.abs(g - ref) <= 2 * eps * np.abs(dout) + 8 * eps * np.abs(ref))
+
+
+def _cross_entropy_float64(a, x):
+    """(1/n) sum [softplus(â) - x â], with NumPy's logaddexp(0, â) = log(1 + exp(â))."""
+    a, x = a.astype(np.float64), x.astype(np.float64)
+    return float((np.logaddexp(0.0, a) - x * a).sum() / a.shape[0])
+
+
+@given(logits_and_targets())
+def test_cross_entropy_kernel_equals_its_twin_and_a_formula(ax):
+    a, x = ax
+    dtype = a.dtype.type
+    L, g = E.cross_entropy_logits(a, x)
+    L_ref, g_ref = E.cross_entropy_logits_ref(a, x)
+    np.testing.assert_array_equal(g, g_ref)                    # same operations: equal
+    assert g.dtype == a.dtype
+    # the loss: summation order differs; the twin itself sums in the dtype, so compare both
+    # with the float64 formula, scaled by the sum of |terms| (what rounding is relative to)
+    exact = _cross_entropy_float64(a, x)
+    size = float((np.abs(a.astype(np.float64)) + np.log(2.0)).sum() / a.shape[0])
+    assert abs(L - exact) <= LOSS_RTOL[dtype] * size
+    assert abs(L_ref - exact) <= LOSS_RTOL[dtype] * size
+    L_only, none = E.cross_entropy_logits(a, x, need_grad=False)
+    assert none is None and L_only == L
+    # bit-reproducible wherever the arrays lie in memory (here: 4 bytes off their alignment)
+    buf = np.empty(2 * a.size + 1, a.dtype)
+    a2, x2 = buf[1:a.size + 1].reshape(a.shape), buf[a.size + 1:].reshape(a.shape)
+    a2[...], x2[...] = a, x
+    assert E.cross_entropy_logits(a2, x2)[0] == L
+    # the gradient (4), independently: (sigm(â) - x) / n
+    ref = (expit(a.astype(np.float64)) - x) / a.shape[0]
+    np.testing.assert_allclose(g, ref, rtol=0, atol=4 * np.finfo(dtype).eps / a.shape[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_products_cannot_overflow(dtype):
+    """â = 0 everywhere makes every factor 1 + exp(0) = 2, the largest possible: a chunk of
+    64 (float32) gives 2^64, fine; a chunk of 128 would give 2^128 = inf in float32."""
+    a = np.zeros((300, 1000), dtype)
+    x = np.full_like(a, 0.5)
+    L, _ = E.cross_entropy_logits(a, x)
+    assert L == pytest.approx(1000 * np.log(2.0), rel=LOSS_RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturated_logits_stay_finite(dtype):
+    a = np.array([[1e4, -1e4, 88.0, -88.0, 0.0]], dtype)
+    x = np.array([[1.0, 0.0, 0.0, 1.0, 0.5]], dtype)
+    L, g = E.cross_entropy_logits(a, x)
+    assert L == pytest.approx(88.0 + 88.0 + np.log(2.0), rel=1e-6)
+    np.testing.assert_allclose(g, [[0.0, 0.0, 1.0, -1.0, 0.0]], atol=1e-30)
+    np.testing.assert_array_equal(E.sigmoid(a), [[1.0, 0.0, 1.0, expit(-88.0), 0.5]]
+                                  if dtype == np.float64 else E.sigmoid_ref(a))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_strided_and_mixed_inputs_take_the_twin(dtype, rng):
+    """Views with strides, mixed dtypes and float16 go to the twin and give its results."""
+    a = rng.standard_normal((20, 30)).astype(dtype)
+    x = rng.random((20, 30)).astype(dtype)
+    for a_, x_ in ((a[:, ::2], x[:, ::2]), (a.T, x.T), (a, x.astype(np.float16))):
+        L, g = E.cross_entropy_logits(a_, x_)
+        L_ref, g_ref = E.cross_entropy_logits_ref(a_, x_)
+        assert L == L_ref
+        np.testing.assert_array_equal(g, g_ref)
+        np.testing.assert_array_equal(E.sigmoid(a_), E.sigmoid_ref(a_))
+    h16 = E.sigmoid(a.astype(np.float16))
+    assert h16.dtype == np.float16
+    np.testing.assert_allclose(h16, expit(a), rtol=2e-3)
+
+
+def test_empty_arrays():
+    a = np.zeros((0, 3))
+    assert E.sigmoid(a).shape == (0, 3)
+    assert E.sigmoid_backward(a, a).shape == (0, 3)
