@@ -9,7 +9,7 @@ from conftest import randomised, rel_err, require_shared, sklearn_digits
 from npae.gradcheck import numerical_gradient
 from npae.losses import cross_entropy_with_logits, cross_entropy_with_logits_grad
 from npae.models import Autoencoder, NotFittedError
-from npae.models.autoencoder import cross_entropy_logits_fused
+from npae.models.autoencoder import cross_entropy_logits_fused, tied_weight_gradient
 
 PAIRS = [("sigmoid", "cross_entropy"), ("sigmoid", "squared"), ("linear", "squared")]
 
@@ -53,6 +53,27 @@ def test_tied_gradient_is_encoder_term_plus_decoder_term(rng):
     assert rel_err(gW, encoder_term) > 0.05 and rel_err(gW, decoder_term) > 0.05
     num = numerical_gradient(lambda _: m.loss(X), m.parameters()["W"])
     np.testing.assert_allclose(gW, num, rtol=1e-6, atol=1e-8)  # finite differences, ~1e-10 abs
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stacked_product_equals_the_layers_accumulated_terms(rng, dtype):
+    """The model forms (10) as one product, [∇_a; h]^T [x; g]; the layers build the same sum
+    one term at a time: TiedLinear.backward's ``+=`` (decoder) and then the encoder's."""
+    X = rng.random((17, 11)).astype(dtype)
+    m = randomised(Autoencoder(6, tied=True, dtype=dtype), X, rng)
+    want = m.gradients(X)["W"]
+    enc, act, dec = m._enc, m._act, m._dec
+    h = act.forward(enc.forward(X))
+    L, g = cross_entropy_logits_fused(dec.forward(h), X)
+    enc.zero_grad()
+    dh = dec.backward(g)                         # adds h^T g into the encoder's W gradient
+    decoder_term = enc.grads["W"].copy()
+    da = act.backward(dh)
+    enc.backward(da)                             # adds ∇_a^T x on top
+    assert rel_err(decoder_term, h.T @ g) < 10 * np.finfo(dtype).eps
+    np.testing.assert_allclose(want, enc.grads["W"], rtol=0,
+                               atol=20 * np.finfo(dtype).eps * np.abs(enc.grads["W"]).max())
+    assert tied_weight_gradient(da, X, h, g).dtype == dtype
 
 
 def test_fused_logits_loss_equals_npae_losses(rng):

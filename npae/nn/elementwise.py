@@ -53,10 +53,16 @@ def _flat(*arrays):
     return [a.reshape(-1) for a in arrays]
 
 
+@njit(cache=True)
+def _minus_abs_kernel(a, out):
+    for i in range(a.size):
+        out[i] = -abs(a[i])
+
+
 def _exp_minus_abs(a):
-    """e = exp(-|a|) in (0, 1], a new array: three NumPy passes, the exp vectorised."""
-    e = np.abs(a)
-    np.negative(e, out=e)
+    """e = exp(-|a|) in (0, 1] for a C-contiguous float32/64 ``a``: a new array, two passes."""
+    e = np.empty_like(a)
+    _minus_abs_kernel(a.reshape(-1), e.reshape(-1))
     np.exp(e, out=e)
     return e
 
@@ -180,11 +186,11 @@ def cross_entropy_logits(a_hat, X, need_grad=True):
     Takes the model's arrays as they are (the model validates its input once, at its entry
     points; the training loop would otherwise repeat the checks on every mini-batch).
     """
+    if _flat(a_hat, X) is None:
+        return cross_entropy_logits_ref(a_hat, X, need_grad)
     e = _exp_minus_abs(a_hat)
     g = np.empty_like(a_hat) if need_grad else e  # (not written to without need_grad)
-    flat = _flat(a_hat, X, e, g)
-    if flat is None:
-        return cross_entropy_logits_ref(a_hat, X, need_grad)
+    flat = [a.reshape(-1) for a in (a_hat, X, e, g)]
     T = a_hat.dtype.type
     n = a_hat.shape[0]
     nL = _cross_entropy_logits_kernel(*flat, T(1.0 / n), need_grad, _chunk(a_hat.dtype),
