@@ -134,3 +134,31 @@ def test_empty_arrays():
     a = np.zeros((0, 3))
     assert E.sigmoid(a).shape == (0, 3)
     assert E.sigmoid_backward(a, a).shape == (0, 3)
+
+
+def _subnormal(v):
+    v = np.asarray(v)
+    return (v != 0) & (np.abs(v) < np.finfo(v.dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_subnormal_results_are_flushed_to_zero(dtype):
+    """Saturated units would return subnormal numbers (slow in every later product); they
+    come back as exact zeros, from the kernels and the twins alike. Without the flush, each
+    of the checks below finds subnormals."""
+    tiny = np.finfo(dtype).tiny
+    a_cut = float(np.log(tiny))                        # sigm(a) < tiny below this a
+    a = np.linspace(a_cut - 30, a_cut + 3, 4001).astype(dtype).reshape(1, -1)
+    x = np.zeros_like(a)
+    dout = np.full_like(a, 0.3)
+    for sig in (E.sigmoid, E.sigmoid_ref):
+        h = sig(a)
+        assert not _subnormal(h).any()
+        assert h[a < a_cut - 1].max() == 0.0 and h[a > a_cut + 1].min() >= tiny
+        for back in (E.sigmoid_backward, E.sigmoid_backward_ref):
+            assert not _subnormal(back(dout, h)).any()
+    for ce in (E.cross_entropy_logits, E.cross_entropy_logits_ref):
+        g = ce(a, x)[1]
+        assert not _subnormal(g).any() and (g == 0).any() and (g > 0).any()
+    # what the flush removes: NumPy's plain formula does produce subnormals here
+    assert _subnormal(np.exp(a) / (1 + np.exp(a))).any()
