@@ -38,8 +38,10 @@ are equal to the last bit; only the loss value's summation order differs (~1e-7 
 float32, ~1e-15 in float64). The kernels take flat views of C-contiguous arrays of one float
 dtype; anything else (views with strides, mixed dtypes) goes to the twin.
 
-Measured (float32, one thread, ``python benchmarks/bench_autoencoder.py --kernels``):
-see the README's Results table.
+``python benchmarks/bench_autoencoder.py --kernels`` times each kernel next to its twin at
+the benchmark's sizes; float32, batch 128, milliseconds per call, kernel / twin:
+sigmoid 128 x 256 0.030 / 0.066, its derivative 0.009 / 0.032, cross-entropy with its
+gradient 128 x 784 0.127 / 0.439 (Adam's update in ``npae.optim``: 0.120 / 0.680).
 """
 from __future__ import annotations
 
