@@ -215,6 +215,63 @@ def _cmd_train(args):
     return 0
 
 
+def _add_pca(sub):
+    p = sub.add_parser(
+        "pca", help="PCA of an image data set: eigen-images, scree plot, k-term reconstructions",
+        description="Fit PCA (the optimal linear autoencoder of the lecture's 'Totally Linear "
+                    "Case') to the training images and report how much each number k of "
+                    "components explains and reconstructs on the test images.")
+    p.add_argument("--data", default=None, help="as for `npae demo`")
+    p.add_argument("-k", "--n-components", type=int, default=50,
+                   help="components to keep (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=10000,
+                   help="training images used (default: %(default)s)")
+    p.add_argument("--out", default="npae-pca", help="folder for the figures "
+                   "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic digits")
+    p.set_defaults(func=_cmd_pca)
+
+
+def _cmd_pca(args):
+    import os
+
+    import numpy as np
+
+    from . import plot
+    from .data import find_dataset
+    from .models import PCA
+
+    if args.n_train < 2:
+        raise ValueError(f"--n-train={args.n_train} must be at least 2")
+    choice = find_dataset(args.data)
+    print(f"data: {choice}")
+    X, _ = choice.load("train", n=args.n_train, seed=args.seed)
+    X_test, _ = choice.load("test", n=1000, seed=args.seed)
+    rows, rows_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
+    pca = PCA(args.n_components).fit(rows)     # checks k against the data, naming --n-components
+    ratio = np.cumsum(pca.explained_variance_ratio_)
+    ks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200) if k <= pca.n_components_]
+    if pca.n_components_ not in ks:
+        ks.append(pca.n_components_)
+    print(f"PCA of {len(rows)} images of {rows.shape[1]} pixels, k = {pca.n_components_} "
+          f"(solver {pca.solver_})")
+    print(f"{'k':>5s} {'explained variance':>19s} {'test MSE per pixel':>19s}")
+    codes = pca.transform(rows_test)
+    for k in ks:
+        recon = codes[:, :k] @ pca.components_[:k] + pca.mean_
+        mse = float(np.mean((recon - rows_test) ** 2))
+        print(f"{k:5d} {ratio[k - 1]:19.3f} {mse:19.5f}")
+    os.makedirs(args.out, exist_ok=True)
+    paths = [os.path.join(args.out, f) for f in ("components.png", "scree.png",
+                                                   "reconstructions.png")]
+    plot.image_grid(pca.components_[:min(50, pca.n_components_)], image_shape=X.shape[1:],
+                    scale="each", title="principal components (eigen-images)", path=paths[0])
+    plot.scree_plot(pca, path=paths[1])
+    plot.pca_reconstructions(pca, rows_test, ks=ks, image_shape=X.shape[1:], path=paths[2])
+    print("wrote " + ", ".join(paths))
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -50,3 +50,35 @@ def test_python_dash_m_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "npae", "--version"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("npae ")
+
+
+def test_pca_reports_variance_and_reconstruction_and_writes_figures(tmp_path, capsys):
+    from sklearn.decomposition import PCA as SkPCA
+
+    from npae.data import synthetic_digits
+    out = tmp_path / "pca"
+    code = main(["pca", "--data", "synthetic", "--n-train", "300", "-k", "12",
+                 "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    table = [line.split() for line in text.splitlines() if line.split()[:1]
+             and line.split()[0].isdigit()]
+    ks = [int(r[0]) for r in table]
+    explained, mse = [float(r[1]) for r in table], [float(r[2]) for r in table]
+    assert ks == [1, 2, 5, 10, 12]
+    # an independent reference: scikit-learn's PCA of the same 300 training images
+    X, _ = synthetic_digits(300, seed=0)
+    ref = np.cumsum(SkPCA(12).fit(X.reshape(300, -1)).explained_variance_ratio_)
+    np.testing.assert_allclose(explained, ref[np.array(ks) - 1], atol=6e-4)  # printed to 3 dp
+    assert all(a > b for a, b in zip(mse, mse[1:]))  # more components, smaller test error
+    for name in ("components.png", "scree.png", "reconstructions.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_pca_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert main(["pca", "--data", "synthetic", "--n-train", "50", "-k", "0",
+                 "--out", str(tmp_path)]) == 1
+    assert "n_components" in capsys.readouterr().err
+    assert main(["pca", "--data", "synthetic", "--n-train", "1", "--out", str(tmp_path)]) == 1
+    assert "--n-train=1" in capsys.readouterr().err
