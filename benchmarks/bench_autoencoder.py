@@ -81,62 +81,13 @@ def time_torch(X, epochs, W0, logits):
     return (time.perf_counter() - t) / epochs, total / n
 
 
-def _best_time(f, number, repeats=7):
-    """Best over ``repeats`` of the mean time of ``number`` calls, in milliseconds."""
-    f()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(number):
-            f()
-        best = min(best, (time.perf_counter() - t) / number)
-    return best * 1e3
-
-
-def kernel_table(dtype=np.float32, n=128, d=784, k=256):
-    """Each fast path of the training step next to its plain-NumPy twin, at the benchmark's
-    sizes (batch 128, 784 -> 256): milliseconds per call, best of 7."""
-    from npae.models.autoencoder import tied_weight_gradient
-    from npae.nn import elementwise as E
-    from npae.optim import _adam_kernel, adam_update_ref
-    rng = np.random.default_rng(0)
-    a = (2 * rng.standard_normal((n, k))).astype(dtype)
-    a_hat = (2 * rng.standard_normal((n, d))).astype(dtype)
-    X = rng.random((n, d)).astype(dtype)
-    h, dh = E.sigmoid(a), rng.standard_normal((n, k)).astype(dtype)
-    g = E.cross_entropy_logits(a_hat, X)[1]
-    p, gW, m = (rng.standard_normal((k, d)).astype(dtype) for _ in range(3))
-    v = rng.random((k, d)).astype(dtype)
-    T = np.dtype(dtype).type
-    adam = (T(0.9), T(0.1), T(0.999), T(0.001), T(1e-3), T(1e-8), T(0.0))
-
-    G = np.empty((k, d), dtype)
-
-    def stacked():             # as the model does it: written straight into the gradient
-        tied_weight_gradient(dh, X, h, g, out=G)
-
-    def two_products():        # as the layers do it: zeroed, then the decoder's term and
-        G.fill(0.0)            # the encoder's added (TiedLinear's +=, then Linear's)
-        np.add(G, h.T @ g, out=G)
-        np.add(G, dh.T @ X, out=G)
-
-    rows = [
-        (f"sigmoid (1), {n}x{k}", lambda: E.sigmoid(a), lambda: E.sigmoid_ref(a)),
-        (f"sigmoid backward, {n}x{k}", lambda: E.sigmoid_backward(dh, h),
-         lambda: E.sigmoid_backward_ref(dh, h)),
-        (f"cross-entropy + gradient (3)-(4), {n}x{d}",
-         lambda: E.cross_entropy_logits(a_hat, X), lambda: E.cross_entropy_logits_ref(a_hat, X)),
-        (f"Adam update, {k}x{d}",
-         lambda: _adam_kernel(p.reshape(-1), gW.reshape(-1), m.reshape(-1), v.reshape(-1),
-                              *adam),
-         lambda: adam_update_ref(p, gW, m, v, 0.9, 0.999, 1e-3, 1e-8, 0.0)),
-        ("tied dL/dW (10): stacked product vs zero + two +=", stacked, two_products),
-    ]
+def kernel_table(dtype):
+    """npae's fast paths next to their NumPy twins (``npae.bench.kernel_table``)."""
+    from npae.bench import kernel_table as rows
     print(f"\nfast path vs its NumPy twin ({np.dtype(dtype).name}, ms per call, best of 7)")
     print(f"{'':52s} {'npae':>8s} {'twin':>8s} {'ratio':>6s}")
-    for name, fast, twin in rows:
-        tf, tt = _best_time(fast, 200), _best_time(twin, 200)
-        print(f"{name:52s} {tf:8.3f} {tt:8.3f} {tf / tt:6.2f}")
+    for name, fast, twin in rows(dtype):
+        print(f"{name:52s} {fast:8.3f} {twin:8.3f} {fast / twin:6.2f}")
 
 
 def main(argv=None):

@@ -272,6 +272,44 @@ def _cmd_pca(args):
     return 0
 
 
+def _add_bench(sub):
+    p = sub.add_parser(
+        "bench", help="how fast this machine trains the lecture's models (estimates)",
+        description="Time a few hundred training steps of the lecture's conv autoencoder and "
+                    "of the dense autoencoders on synthetic digits, scaled to an epoch of "
+                    "60,000 images, and each fast path next to its plain-NumPy twin. "
+                    "Comparisons with PyTorch and scikit-learn: the repository's benchmarks/.")
+    p.add_argument("--steps", type=int, default=100,
+                   help="mini-batches per timed run (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timed runs per model; the best is reported (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for BLAS and Numba (default: as configured)")
+    p.add_argument("--no-kernels", action="store_true", help="skip the kernel table")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args):
+    from .bench import run
+    if args.repeats < 1:
+        raise ValueError(f"--repeats={args.repeats} must be at least 1")
+    if args.threads is not None:
+        import numba
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"--threads={args.threads} must be between 1 and "
+                             f"{numba.config.NUMBA_NUM_THREADS} (this machine's)")
+        numba.set_num_threads(args.threads)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            print("note: threadpoolctl is not installed, so BLAS keeps its own thread count "
+                  "(set OPENBLAS_NUM_THREADS before starting instead)")
+        else:
+            threadpool_limits(args.threads)
+    run(steps=args.steps, repeats=args.repeats, kernels=not args.no_kernels)
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)

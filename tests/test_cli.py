@@ -82,3 +82,32 @@ def test_pca_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "n_components" in capsys.readouterr().err
     assert main(["pca", "--data", "synthetic", "--n-train", "1", "--out", str(tmp_path)]) == 1
     assert "--n-train=1" in capsys.readouterr().err
+
+
+def test_bench_prints_both_tables(capsys):
+    """`npae bench` runs end to end (tiny settings) and prints a positive time for every
+    model and fast path; speed itself is never asserted (shared machines are noisy)."""
+    import numba
+    threads = numba.get_num_threads()
+    try:
+        assert main(["bench", "--steps", "2", "--repeats", "1", "--threads", "1"]) == 0
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(threads)  # the rest of the suite keeps its own setting
+    text = capsys.readouterr().out
+    import re
+    number = r"\s+(\d+\.\d+)"
+    rows = [re.search(number * 2, line) for line in text.splitlines()
+            if line.startswith(("ConvAutoencoder", "Autoencoder", "ContractiveAutoencoder"))]
+    assert len(rows) == 3 and all(r and float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
+    assert "20 epochs:" in text                   # the lecture's run, for the conv net
+    kernels = [re.search(number * 3 + r"\s*$", line) for line in text.splitlines()
+               if line.startswith(("sigmoid", "cross-entropy", "Adam update", "tied dL/dW"))]
+    assert len(kernels) == 5 and all(k and min(map(float, k.groups())) > 0 for k in kernels)
+
+
+def test_bench_bad_arguments_are_clear_errors(capsys):
+    assert main(["bench", "--threads", "0"]) == 1
+    assert "--threads=0" in capsys.readouterr().err
+    assert main(["bench", "--steps", "0", "--no-kernels"]) == 1
+    assert "steps=0" in capsys.readouterr().err
