@@ -173,6 +173,8 @@ rows, 256 atoms: time ratios 0.24 / 0.93 on random atoms at ~10 / ~100 non-zeros
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numba import njit, prange
 from scipy.linalg import solve_triangular
@@ -493,15 +495,21 @@ def _cd_numpy(H, C, k, Z0, lam, mu, tol, max_iter):
         u = z @ H
         E0, gap = _energy_and_gap_numpy(z[None], u[None], c[None], k[r:r + 1], lam, mu)
         if gap[0] <= tol * E0[0]:
-            continue
-        # the path (lam = 0 has none: the l1 term and its support problem are gone)
-        lam_s = 2.0 * np.abs(c - u).max() * _PATH_RATIO if lam > 0 else 0.0
-        it = 0
-        while lam_s > lam and it < max_iter:
-            it += _cd_solve_numpy(H, c, k[r], z, lam_s, mu, _PATH_TOL, max_iter - it,
-                                  diag, inv_diag)[0]
-            lam_s *= _PATH_RATIO
-        it += _cd_solve_numpy(H, c, k[r], z, lam, mu, tol, max_iter - it, diag, inv_diag)[0]
+            # within tol already (a good warm start), yet one sweep still sets to exactly 0
+            # every coordinate whose optimum given the others is 0: a warm start h from the
+            # encoder has no zeros at all, and the codes are meant to be sparse
+            _cd_sweep_numpy(H, c, z, u, np.arange(m), lam, diag, inv_diag)
+            it = 1
+        else:
+            # the path (lam = 0 has none: the l1 term and its support problem are gone)
+            lam_s = 2.0 * np.abs(c - u).max() * _PATH_RATIO if lam > 0 else 0.0
+            it = 0
+            while lam_s > lam and it < max_iter:
+                it += _cd_solve_numpy(H, c, k[r], z, lam_s, mu, _PATH_TOL, max_iter - it,
+                                      diag, inv_diag)[0]
+                lam_s *= _PATH_RATIO
+            it += _cd_solve_numpy(H, c, k[r], z, lam, mu, tol, max_iter - it, diag,
+                                  inv_diag)[0]
         E, _ = _energy_and_gap_numpy(z[None], (z @ H)[None], c[None], k[r:r + 1], lam, mu)
         if E[0] > E0[0]:         # only rounding can do this: keep the warm start
             z[:] = Z0[r]
@@ -680,21 +688,26 @@ def _cd_row(H, c, k, z, lam, mu, tol, max_iter, diag, inv_diag, work, M):
     _sparse_matvec(H, z, u)
     E0, gap = _energy_and_gap(z, u, c, k, lam, mu)
     if gap <= tol * E0:
-        return 0
-    rho_inf = 0.0
-    for i in range(m):
-        rho_inf = max(rho_inf, abs(c[i] - u[i]))
-    lam_s = 2.0 * rho_inf * _PATH_RATIO if lam > 0 else 0.0
-    it = 0
-    while lam_s > lam and it < max_iter:
-        it_s, _ = _cd_solve(H, c, k, z, u, lam_s, mu, _PATH_TOL, max_iter - it, diag, inv_diag,
-                            work, M, idx)
+        # within tol already: one sweep for the exact zeros (see ``_cd_numpy``)
+        for i in range(m):
+            idx[i] = i
+        _cd_sweep(H, c, z, u, idx, m, lam, diag, inv_diag)
+        it = 1
+    else:
+        rho_inf = 0.0
+        for i in range(m):
+            rho_inf = max(rho_inf, abs(c[i] - u[i]))
+        lam_s = 2.0 * rho_inf * _PATH_RATIO if lam > 0 else 0.0
+        it = 0
+        while lam_s > lam and it < max_iter:
+            it_s, _ = _cd_solve(H, c, k, z, u, lam_s, mu, _PATH_TOL, max_iter - it, diag,
+                                inv_diag, work, M, idx)
+            it += it_s
+            _sparse_matvec(H, z, u)
+            lam_s *= _PATH_RATIO
+        it_s, converged = _cd_solve(H, c, k, z, u, lam, mu, tol, max_iter - it, diag,
+                                    inv_diag, work, M, idx)
         it += it_s
-        _sparse_matvec(H, z, u)
-        lam_s *= _PATH_RATIO
-    it_s, converged = _cd_solve(H, c, k, z, u, lam, mu, tol, max_iter - it, diag, inv_diag,
-                                work, M, idx)
-    it += it_s
     _sparse_matvec(H, z, u)
     E, gap = _energy_and_gap(z, u, c, k, lam, mu)
     if E > E0:
@@ -842,7 +855,8 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
     history_ : dict of per-epoch lists, means over the samples of the epoch, measured at each
         block's optimal z (before that block's D- and W-steps): "reconstruction"
         ||Dz - x||^2, "sparsity_penalty" lam ||z||_1, "prediction" ||h - z||^2, "objective"
-        (their sum), "code_rel_error" ||h - z||_F / ||z||_F over the epoch, "zero_fraction"
+        (their sum), "code_rel_error" ||h - z||_F / ||z||_F over the epoch (nan if every z
+        was 0, which ``fit`` warns about: lam too large), "zero_fraction"
         of z, "z_iter" mean z-step iterations.
     n_iter_ : epochs run.  n_features_in_ : d.
     """
@@ -1071,6 +1085,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                 "code_rel_error", "zero_fraction", "z_iter")
         self.history_ = {key: [] for key in keys}
         n = X.shape[0]
+        warned = False
         for epoch in range(self.n_iter):
             acc = dict.fromkeys(keys, 0.0)
             err2 = z2 = 0.0
@@ -1086,6 +1101,9 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                 acc["z_iter"] += w * self._last_z_iter
             acc["objective"] = acc["reconstruction"] + acc["sparsity_penalty"] + acc["prediction"]
             acc["code_rel_error"] = float(np.sqrt(err2 / z2)) if z2 > 0 else float("nan")
+            if z2 == 0 and not warned:
+                warned = True
+                self._warn_all_codes_zero(Xb, h, epoch)
             for key in keys:
                 self.history_[key].append(float(acc[key]))
             if self.verbose:
@@ -1093,6 +1111,21 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                     f"{key} {acc[key]:.4g}" for key in keys))
         self.n_iter_ = self.n_iter
         return self
+
+    def _warn_all_codes_zero(self, X, h, epoch):
+        """Every z of an epoch was 0: D then gets no gradient (7) and learns nothing.
+
+        z = 0 minimises (3) exactly when 0 is in its subdifferential there, i.e. when
+        ||grad of the smooth part at 0||_inf = 2 ||D^T x + h||_inf <= lam for the row; so
+        codes can be non-zero only for lam below the largest such value.
+        """
+        lam_max = 2.0 * float(np.abs(X @ self._params["D"] + h).max())
+        warnings.warn(
+            f"PredictiveSparseDecomposition: every code z was 0 in epoch {epoch + 1} "
+            f"(lam={self.lam} is too large for this data: with z = 0 the dictionary gets no "
+            f"gradient and learns nothing, and history_['code_rel_error'] is nan); codes "
+            f"can be non-zero only for lam < 2 max |D^T x + h| = {lam_max:.4g} at the "
+            f"current D and W (last batch); lower lam", RuntimeWarning, stacklevel=3)
 
     def transform(self, X):
         """The fast code: h(x) = sigm(W x + b) (or g tanh(W x + b)), one matrix product."""
