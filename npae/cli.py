@@ -141,11 +141,21 @@ def _add_demo(sub):
 
 def _add_train(sub):
     p = sub.add_parser(
-        "train", help="run the lecture's full MNIST example (20 epochs, Adam, batch 128)",
+        "train", help="run the lecture's full MNIST example (20 epochs, Adam, batch 128), or "
+                      "train a dense, denoising or contractive autoencoder",
         description="Train a model with the lecture's settings, writing a checkpoint after "
                     "every epoch (resume with --resume), the trained model and the figures.")
-    p.add_argument("model", choices=["conv"], help="which model (the lecture's conv autoencoder)")
+    p.add_argument("model", choices=["conv", "autoencoder", "denoising", "contractive"],
+                   help="the lecture's conv autoencoder, or a tied sigmoid autoencoder with "
+                        "cross-entropy: plain, denoising (masking noise --nu) or contractive "
+                        "(penalty weight --lam)")
     p.add_argument("--data", default=None, help="as for `npae demo`")
+    p.add_argument("--hidden", type=int, default=256,
+                   help="code size of the dense autoencoders (default: %(default)s)")
+    p.add_argument("--nu", type=float, default=0.3,
+                   help="denoising: masking probability (default: %(default)s)")
+    p.add_argument("--lam", type=float, default=0.1,
+                   help="contractive: weight of the Jacobian penalty (default: %(default)s)")
     p.add_argument("--out", default="npae-train", help="output folder (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default: the lecture's 20)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -192,6 +202,48 @@ def _conv_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False, b
     return model
 
 
+def _dense_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
+               batch_size=128, lr=1e-3):
+    """``npae train autoencoder|denoising|contractive``: pixels in [0, 1] as rows, a tied
+    sigmoid autoencoder with cross-entropy, then its figures and the test loss."""
+    import os
+    import time
+
+    import numpy as np
+
+    from . import plot
+    from .data import find_dataset
+    from .models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder
+
+    choice = find_dataset(args.data)
+    print(f"data: {choice}")
+    X, _ = choice.load("train", n=n_train, dtype=np.float32, seed=args.seed)
+    X_test, _ = choice.load("test", n=n_test, dtype=np.float32, seed=args.seed)
+    shape = X.shape[1:]
+    X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
+    kw = dict(n_epochs=epochs, batch_size=batch_size, learning_rate=lr, dtype="float32",
+              random_state=args.seed, verbose=not args.quiet)
+    model = {"autoencoder": lambda: Autoencoder(args.hidden, **kw),
+             "denoising": lambda: DenoisingAutoencoder(args.hidden, nu=args.nu, **kw),
+             "contractive": lambda: ContractiveAutoencoder(args.hidden, lam=args.lam, **kw),
+             }[args.model]()
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    model.fit(X, X_val=X_test, checkpoint=checkpoint, resume=resume)
+    seconds = time.perf_counter() - start
+    paths = [os.path.join(args.out, f) for f in ("reconstructions.png", "filters.png",
+                                                   "loss_curve.png")]
+    plot.side_by_side(X_test[:100], model.reconstruct(X_test[:100]), image_shape=shape,
+                      vmin=0, vmax=1, path=paths[0])
+    plot.encoder_filters(model, image_shape=shape, path=paths[1])
+    plot.loss_curves(model.history_, title=f"{type(model).__name__} (per image)",
+                     path=paths[2])
+    print(f"trained {epochs} epoch(s) on {len(X)} images in {seconds:.1f} s; test "
+          f"cross-entropy per image {model.score(X_test):.2f}")
+    print("wrote " + ", ".join(paths))
+    return model
+
+
 def _cmd_demo(args):
     if args.epochs < 1 or (args.n_train is not None and args.n_train < 1):
         raise ValueError("--epochs and --n-train must be at least 1")
@@ -207,9 +259,10 @@ def _cmd_train(args):
     if os.path.exists(checkpoint) and not args.resume:
         raise ValueError(f"{checkpoint} exists: pass --resume to continue that run, or choose "
                          "another --out (the old run is never overwritten)")
-    model = _conv_run(args, epochs=args.epochs, n_train=args.n_train, n_test=None,
-                      checkpoint=checkpoint, resume=args.resume, batch_size=args.batch_size,
-                      lr=args.lr)
+    run = _conv_run if args.model == "conv" else _dense_run
+    model = run(args, epochs=args.epochs, n_train=args.n_train, n_test=None,
+                checkpoint=checkpoint, resume=args.resume, batch_size=args.batch_size,
+                lr=args.lr)
     path = model.save(os.path.join(args.out, "model.npz"))
     print(f"saved the trained model to {path} (load it with npae.load)")
     return 0

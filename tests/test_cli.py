@@ -111,3 +111,32 @@ def test_bench_bad_arguments_are_clear_errors(capsys):
     assert "--threads=0" in capsys.readouterr().err
     assert main(["bench", "--steps", "0", "--no-kernels"]) == 1
     assert "steps=0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, cls, extra", [
+    ("autoencoder", "Autoencoder", []),
+    ("denoising", "DenoisingAutoencoder", ["--nu", "0.4"]),
+    ("contractive", "ContractiveAutoencoder", ["--lam", "0.2"]),
+])
+def test_train_dense_models_write_figures_and_resume(tmp_path, capsys, kind, cls, extra):
+    out = tmp_path / kind
+    args = ["train", kind, "--data", "synthetic", "--n-train", "256", "--hidden", "16",
+            "--out", str(out), "--quiet", *extra]
+    assert main(args + ["--epochs", "1"]) == 0
+    assert "test cross-entropy per image" in capsys.readouterr().out
+    for name in ("reconstructions.png", "filters.png", "loss_curve.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(args + ["--epochs", "2", "--resume"]) == 0      # continues the same run
+    model = npae.load(out / "model.npz")
+    assert type(model).__name__ == cls and model.n_hidden == 16
+    assert len(model.history_["loss"]) == 2
+    if kind == "denoising":
+        assert model.nu == 0.4
+    if kind == "contractive":
+        assert model.lam == 0.2
+
+
+def test_train_dense_bad_hyper_parameter_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "denoising", "--data", "synthetic", "--n-train", "64", "--nu", "1.5",
+                 "--epochs", "1", "--out", str(tmp_path / "x"), "--quiet"]) == 1
+    assert "nu=1.5" in capsys.readouterr().err

@@ -138,3 +138,20 @@ def test_denoises_mnist():
 def test_bad_noise_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DenoisingAutoencoder(4, **kwargs).fit(sklearn_digits()[0][:10])
+
+
+@pytest.mark.parametrize("cls", [Autoencoder, DenoisingAutoencoder])
+def test_checkpoint_resume_gives_the_same_model(tmp_path, cls):
+    """Stopped after one epoch and resumed from its checkpoint, a run ends bit-identical to an
+    uninterrupted one: the checkpoint carries the shuffling generator, which also draws the
+    denoising model's corruption."""
+    X, _ = sklearn_digits()
+    X = X[:90]
+    ck = tmp_path / "ae.npz"
+    kw = dict(batch_size=32, random_state=3)
+    full = cls(5, n_epochs=2, **kw).fit(X)
+    cls(5, n_epochs=1, **kw).fit(X, checkpoint=str(ck))
+    resumed = cls(5, n_epochs=2, **kw).fit(X, checkpoint=str(ck), resume=True)
+    for k, p in full.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[k], p)
+    assert resumed.history_["loss"] == full.history_["loss"]

@@ -358,8 +358,10 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         return {k: v.copy() for k, v in grads.items()}
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X, y=None, *, X_val=None):
-        """Train on the rows of X (y is ignored); ``X_val`` adds a validation curve."""
+    def fit(self, X, y=None, *, X_val=None, checkpoint=None, resume=False):
+        """Train on the rows of X (y is ignored); ``X_val`` adds a validation curve.
+        ``checkpoint``: an .npz path written atomically after each epoch; ``resume=True``
+        continues from it (same hyper-parameters and data)."""
         self._check_hyperparameters()
         X = self._validate_data(X, reset=True, dtype=self.dtype)
         self._check_target(X)
@@ -376,7 +378,7 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
             params, lambda Xb: self._objective(self._training_input(Xb, rng), Xb), X,
             optimizer=opt, n_epochs=self.n_epochs, batch_size=self.batch_size, rng=rng,
             val_loss=self._validation_objective, X_val=X_val, verbose=self.verbose,
-            desc=type(self).__name__)
+            checkpoint=checkpoint, resume=resume, desc=type(self).__name__)
         return self
 
     def _check_more(self, X):
