@@ -168,22 +168,27 @@ def _add_train(sub):
     p.set_defaults(func=_cmd_train)
 
 
+def _train_and_test_images(args, n_train, n_test, dtype="float32"):
+    """The data set ``--data`` names (or the best one found), said aloud: train, test images."""
+    from .data import find_dataset
+    choice = find_dataset(args.data)
+    print(f"data: {choice}")
+    X, _ = choice.load("train", n=n_train, dtype=dtype, seed=args.seed)
+    X_test, _ = choice.load("test", n=n_test, dtype=dtype, seed=args.seed)
+    return X, X_test
+
+
 def _conv_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False, batch_size=128,
               lr=1e-3):
     """Shared by demo and train: load, normalise as the lecture does, fit, draw, report."""
     import os
     import time
 
-    import numpy as np
-
     from . import plot
-    from .data import find_dataset, normalize
+    from .data import normalize
     from .models import ConvAutoencoder
 
-    choice = find_dataset(args.data)
-    print(f"data: {choice}")
-    X, _ = choice.load("train", n=n_train, dtype=np.float32, seed=args.seed)
-    X_test, _ = choice.load("test", n=n_test, dtype=np.float32, seed=args.seed)
+    X, X_test = _train_and_test_images(args, n_train, n_test)
     X, X_test = normalize(X), normalize(X_test)   # mean 0.5, std 0.5: [0, 1] -> [-1, 1]
     model = ConvAutoencoder(n_epochs=epochs, batch_size=batch_size, learning_rate=lr,
                             random_state=args.seed, verbose=not args.quiet)
@@ -209,16 +214,10 @@ def _dense_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
     import os
     import time
 
-    import numpy as np
-
     from . import plot
-    from .data import find_dataset
     from .models import Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder
 
-    choice = find_dataset(args.data)
-    print(f"data: {choice}")
-    X, _ = choice.load("train", n=n_train, dtype=np.float32, seed=args.seed)
-    X_test, _ = choice.load("test", n=n_test, dtype=np.float32, seed=args.seed)
+    X, X_test = _train_and_test_images(args, n_train, n_test)
     shape = X.shape[1:]
     X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
     kw = dict(n_epochs=epochs, batch_size=batch_size, learning_rate=lr, dtype="float32",
@@ -291,15 +290,11 @@ def _cmd_pca(args):
     import numpy as np
 
     from . import plot
-    from .data import find_dataset
     from .models import PCA
 
     if args.n_train < 2:
         raise ValueError(f"--n-train={args.n_train} must be at least 2")
-    choice = find_dataset(args.data)
-    print(f"data: {choice}")
-    X, _ = choice.load("train", n=args.n_train, seed=args.seed)
-    X_test, _ = choice.load("test", n=1000, seed=args.seed)
+    X, X_test = _train_and_test_images(args, args.n_train, 1000, dtype="float64")
     rows, rows_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
     pca = PCA(args.n_components).fit(rows)     # checks k against the data, naming --n-components
     ratio = np.cumsum(pca.explained_variance_ratio_)
