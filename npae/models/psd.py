@@ -119,6 +119,9 @@ coherent atom, and removing them again costs hundreds of sweeps. So each row is 
 solved loosely (gap <= 1e-2 E) at lam_1 = ||c - H z0||_inf (half the penalty that makes the
 start optimal), lam_2 = lam_1 / 2, ..., until lam, and then at lam itself with the stopping
 rule; supports grow a few atoms at a time. The answer's guarantee is the final stage's gap.
+A start that already meets the stopping rule (a good warm start) still gets one full sweep:
+the encoder's h has no zeros at all, and the sweep sets to exactly 0 every coordinate whose
+optimum, given the others, is 0 (returned untouched, such a start would report no sparsity).
 
 Rows are independent, so the kernel runs them in parallel (Numba ``prange``), each row on
 one thread with the same operations in the same order whatever the thread count:
