@@ -11,10 +11,14 @@ Everything runs in float64 (see "float32" in ``numeric``). The package, one job 
 ``numeric``
     finite differences: ``numerical_gradient`` and the probes of the checks; float32.
 ``verdict``
-    the result classes (``GradCheckResult``, ``CheckReport``, ``ContractCheck``) and the
-    pass rule, kinks included.
+    the result classes (``GradCheckResult``, ``CheckReport``, ``ContractCheck``), their
+    ``status`` ("ok", "wrong", "inconclusive") and the pass rule.
+``kinks``
+    entries near a kink re-probed at smaller steps; entries at a kink bounded and checked
+    jointly (tied maxima); the budget of evaluations that costs.
 ``hints``
-    the diagnosis of a failed check (constant factors, transposes, missing terms, ...).
+    the diagnosis of a failed check (constant factors, transposes, missing terms, kinks,
+    float32 answers, ...).
 ``checks``
     ``check_gradient``, ``check_terms``, ``check_params``, ``check_directional``.
 ``layers``

@@ -175,7 +175,7 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
             if terms:
                 th = _terms_hint(res.analytic, {t: _full(v, flat, p.shape)
                                                 for t, v in terms.items()},
-                                 res.threshold, res.checked & ~res.kinks,
+                                 res.threshold, res.checked & ~res.kinks & ~res.near_kinks,
                                  assigned=None if assigned is None else k in assigned)
                 if th:
                     res.hint = th

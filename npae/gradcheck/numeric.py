@@ -28,7 +28,7 @@ __all__ = ["numerical_gradient", "Float32Error"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
-#: relative step of the checks (the issue's h = 1e-6 * max(1, |x_i|))
+#: relative step of the checks: h = STEP * max(1, |x_i|)
 STEP = 1e-6
 #: default relative step of ``numerical_gradient`` per method (near-optimal for each)
 DEFAULT_EPS = {"central": 1e-6, "forward": 1e-8, "complex": 1e-20, "richardson": 1e-3}
