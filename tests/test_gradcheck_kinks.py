@@ -198,8 +198,17 @@ def test_every_entry_at_a_kink_is_inconclusive_not_ok():
     assert r.n_exact == 0 and r.n_bounded == 3 and r.n_failed == 0
     assert "all 3 checked entries sit on a kink" in r.hint and "Move x" in r.hint
     assert "INCONCLUSIVE" in str(r)
-    # the same answer one step away from the kinks is verified
-    assert check_gradient(f, lambda v: w * (v > 0), np.full(3, 1e-3)).ok
+    # the same answer off the kinks is verified, even within the step h = 1e-6 of them
+    for x in (np.full(3, 1e-3), np.array([1e-9, -1e-9, 3e-7])):
+        r = check_gradient(f, lambda v: w * (v > 0), x)
+        assert r.status == "ok" and r.n_exact == 3 and r.n_bounded == 0
+    # a wrong value at a kink is wrong, not inconclusive
+    r = check_gradient(f, lambda v: w * (v > 0) + 5.0, np.zeros(3))
+    assert r.status == "wrong" and r.hint.startswith("wrong at a kink")
+    # check_layer: a ReLU on zeros verifies nothing
+    rep = check_layer(ReLU(), np.zeros((2, 3)))
+    assert rep.status == "inconclusive" and rep.inconclusive == ["x"] and not rep.failed
+    assert rep.hint.startswith("dL/dx: inconclusive")
 
 
 def test_wrong_value_at_a_kink_names_the_kink_not_a_factor():

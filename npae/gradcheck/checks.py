@@ -48,6 +48,22 @@ def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=
         by default) that includes the largest analytic entry; ``None`` checks everything.
     step
         relative step h; ``upcast``: check a float64 copy of a float32 x (else Float32Error).
+
+    Returns a ``GradCheckResult``. What a grader reads from it:
+
+    ``status``
+        "ok" (right), "wrong" (some entry, or the entries tied at a kink jointly, disagree
+        with the finite differences; also a wrong shape) or "inconclusive" (nothing
+        disagrees but every checked entry sits on a kink, so nothing was verified).
+    ``ok``, ``bool(result)``
+        ``status == "ok"``: "inconclusive" is falsy, never a pass.
+    ``hint``
+        why, in one paragraph ("" when ok); ``str(result)`` is the full report.
+    ``max_rel_error``, ``max_abs_error``
+        over the entries checked exactly (inf for a shape mismatch).
+    ``n_checked``, ``n_exact``, ``n_bounded``, ``n_failed``
+        entries checked; checked exactly (near-kink entries included); only bounded at a
+        kink; wrong.
     """
     x = _prepare(x, name, upcast)
     a = _analytic(grad, x, name)

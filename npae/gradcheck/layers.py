@@ -183,12 +183,15 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
     layer.zero_grad()
     layer.forward(x)
     title = f"check_layer {type(layer).__name__} (dout ~ N(0, 1), batch {batch})"
-    failed = [r for r in results.values() if not r.ok]
+    failed = [r for r in results.values() if r.status == "wrong"]
     hint = ""
     if failed:
         hint = f"{failed[0].name}: {failed[0].hint}"
     elif any(not c.ok for c in checks):
         hint = next(c.message for c in checks if not c.ok)
+    elif any(not r.ok for r in results.values()):
+        first = next(r for r in results.values() if not r.ok)
+        hint = f"{first.name}: {first.hint}"
     return CheckReport(title, results, checks, hint)
 
 
