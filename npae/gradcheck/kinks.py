@@ -15,15 +15,17 @@ Kinks (ReLU, max, |.|)
     longer contains the kink: the entry was only *near* it), and the entry is then judged
     like any smooth entry, at that step, by the pass rule -- so a mask ``z > 1e-6`` where
     z = 3e-7, a sign rounded to 5 decimals, or a maximum picked with a tolerance is caught.
-    It also stops before a level where rounding would hide the jump (10 rounding units at
-    the finer step, with a margin of 2, exceed it): the finest usable step. An entry that
-    still shows the kink there is *at* the kink. Nothing is spent on an entry whose first
+    It also stops before a level whose rounding error would exceed 1/``KINK_MARGIN`` =
+    1/1000 of the jump (the estimate 8 eps |f| / h is low where f sums terms that cancel, so
+    the margin is wide): the finest usable step. An entry that still shows the kink there is
+    *at* the kink. Nothing is spent on an entry whose first
     probe is smooth (or passes), so a smooth check costs exactly what it did (4 evaluations
     per entry and one at x: a sampled 784 x 256 weight check makes 1,025).
 
     At a kink the central difference averages two slopes and means nothing, so the entry is
-    bounded, not checked: every valid (sub)gradient lies among the one-sided slopes of the
-    finest probe, and an analytic value outside them fails. Bounds entry by entry are too
+    bounded, not checked: every valid (sub)gradient lies among the one-sided slopes, and an
+    analytic value outside those of both the first and the finest probe fails (the first
+    probe's slopes carry the least rounding error, the finest's the fewest other kinks). Bounds entry by entry are too
     weak where kinks are shared -- a max with tied inputs: giving the whole upstream
     gradient g to EVERY tied maximum puts each entry between its slopes 0 and g, yet sums to
     2g where any subgradient sums to g. So the entries at a kink are also checked jointly,
@@ -56,8 +58,10 @@ from .numeric import _index, _Probe, _scalar
 #: the largest gradient entry to be reported (smaller uneven steps are rounding noise)
 KINK_NOISE = 10.0
 KINK_RTOL = 1e-5
-#: finer steps tried for an entry that shows a kink: h/10, ..., h/10**KINK_LEVELS
+#: finer steps tried for an entry that shows a kink: h/10, ..., h/10**KINK_LEVELS, as long
+#: as the rounding error at the finer step stays below 1/KINK_MARGIN of the jump in slope
 KINK_LEVELS = 6
+KINK_MARGIN = 1000.0
 #: joint directions for the entries at a kink: at most this many in all, of which this many
 #: random positive combinations of the groups' sums
 JOINT_MAX = 12
@@ -145,7 +149,7 @@ def refine(prober, probe, a_c, rows, gscale, step, jump):
     for lv in range(1, KINK_LEVELS + 1):
         rnd = _Probe(F[rows], H[rows], probe.f0).rounding
         # the next level's rounding is ~10x this one's: stop where it would hide the jump
-        rows = rows[2.0 * KINK_NOISE * 10.0 * rnd < jump[rows]]
+        rows = rows[KINK_MARGIN * 10.0 * rnd < jump[rows]]
         if rows.size == 0:
             break
         fine, a_new = prober.entries(rows, step / 10.0 ** lv)

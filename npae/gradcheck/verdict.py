@@ -201,6 +201,13 @@ def _worst_table(r):
     return "\n".join(rows)
 
 
+def _between(a_c, probe, rtol, atol):
+    """a lies among the probe's secant slopes (within rounding)."""
+    sl = probe.slopes
+    slack = atol + rtol * np.abs(sl).max(axis=1) + SAFETY * probe.rounding
+    return (a_c >= sl.min(axis=1) - slack) & (a_c <= sl.max(axis=1) + slack)
+
+
 def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overlap=None,
               directional=False, prober=None, values=None, rng=None, step=STEP, a_c=None,
               answer_float32=False):
@@ -216,6 +223,7 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     # along a smooth f the four secant slopes grow evenly (steps of h/2 f''); a kink inside
     # the window puts the whole change into one step, rounding noise into random steps
     kinky, jump, unevenness, rough = kink_shape(probe, gscale)
+    first = probe
     level = np.zeros(len(a_c), dtype=int)
     near = np.zeros(len(a_c), dtype=bool)
     evals0 = prober.n_evals if prober is not None else 0
@@ -228,14 +236,14 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
                                          step, jump)
         kinky, jump, unevenness, _ = kink_shape(probe, gscale)
     n_c = probe.central
-    rnd = probe.rounding
-    sl = probe.slopes
     err = probe.error + unevenness / 4.0
     abs_err = np.abs(a_c - n_c)
     big = np.maximum(np.abs(a_c), np.abs(n_c))
     thr = atol + rtol * big + SAFETY * err
-    slack = atol + rtol * np.abs(sl).max(axis=1) + SAFETY * rnd
-    between = (a_c >= sl.min(axis=1) - slack) & (a_c <= sl.max(axis=1) + slack)
+    between = _between(a_c, probe, rtol, atol)
+    if first is not probe:  # at a kink, the first probe's slopes count too: they carry the
+        # least rounding (kinks module)
+        between |= kinky & _between(a_c, first, rtol, atol)
     uneven = unevenness > 0.5 * jump
     at_kink = kinky & between
     # at a kink only the one-sided slopes mean anything; elsewhere the error estimate rules,
