@@ -189,3 +189,13 @@ def test_maxpool_with_kernel_smaller_than_stride(rng):
                     wrong[n, c, 2 * i + r_, 2 * j + s_] += G[n, c, i, j]
     r = check_gradient(f, wrong, x.copy())
     assert r.status == "wrong" and r.n_failed > 0
+
+
+def test_the_package_keeps_the_public_names():
+    import npae.gradcheck as gc
+    names = {"check_gradient", "check_layer", "check_terms", "check_params",
+             "check_directional", "numerical_gradient", "report", "GradCheckResult",
+             "CheckReport", "ContractCheck", "Float32Error"}
+    assert set(gc.__all__) == names
+    assert all(callable(getattr(gc, n)) for n in names)
+    assert gc.MAX_ENTRIES == 256 and gc.STEP == 1e-6 and issubclass(gc.Float32Error, ValueError)

@@ -8,40 +8,44 @@ Kinks (ReLU, max, |.|)
     rounding units and 1e-5 of the largest gradient entry. Unevenness at noise level is
     folded into the error estimate (err += spread / 4).
 
-    Re-probing. An entry whose probe shows a kink (or is "rough" -- uneven beyond noise, as when several kinks share one
-    window -- and would fail) is probed again with the steps h/10,
-    h/100, ... (at most ``KINK_LEVELS`` = 6 finer levels, down to h/10^6). It stops at the
-    first level where the slopes are even again and the jump has shrunk (the window no
+    Re-probing. An entry whose probe shows a kink, or is "rough" (uneven beyond noise, as
+    when several kinks share one window) and would fail, is probed again with the steps
+    h/10, h/100, ... (at most ``KINK_LEVELS`` = 6 finer levels, down to h/10^6). It stops at
+    the first level where the slopes are even again and the jump has shrunk (the window no
     longer contains the kink: the entry was only *near* it), and the entry is then judged
     like any smooth entry, at that step, by the pass rule -- so a mask ``z > 1e-6`` where
     z = 3e-7, a sign rounded to 5 decimals, or a maximum picked with a tolerance is caught.
     It also stops before a level whose rounding error would exceed 1/``KINK_MARGIN`` =
-    1/1000 of the jump (the estimate 8 eps |f| / h is low where f sums terms that cancel, so
-    the margin is wide): the finest usable step. An entry that still shows the kink there is
-    *at* the kink. Nothing is spent on an entry whose first
-    probe is smooth (or passes), so a smooth check costs exactly what it did (4 evaluations
-    per entry and one at x: a sampled 784 x 256 weight check makes 1,025).
+    1/1000 of the jump (the estimate 8 eps |f| / h is low where f sums terms that cancel,
+    so the margin is wide): the finest usable step. An entry that still shows the kink
+    there is *at* the kink. Nothing is spent on an entry whose first probe is smooth (or
+    passes), so a smooth check costs exactly what it did (4 evaluations per entry and one
+    at x: a sampled 784 x 256 weight check makes 1,025).
 
     At a kink the central difference averages two slopes and means nothing, so the entry is
     bounded, not checked: every valid (sub)gradient lies among the one-sided slopes, and an
     analytic value outside those of both the first and the finest probe fails (the first
-    probe's slopes carry the least rounding error, the finest's the fewest other kinks). Bounds entry by entry are too
-    weak where kinks are shared -- a max with tied inputs: giving the whole upstream
-    gradient g to EVERY tied maximum puts each entry between its slopes 0 and g, yet sums to
-    2g where any subgradient sums to g. So the entries at a kink are also checked jointly,
-    along directions that keep ties tied: the sum of the coordinates of each group of equal
-    values (tied maxima share their value; ``values`` says what x is), the sum of all of
-    them, and ``JOINT_RANDOM`` = 3 random positive combinations of the group sums. Along
-    such a direction a max-type kink moves as a whole, f is smooth, and <a, v> must match
-    the directional finite difference like a smooth entry. A direction that still shows a
-    kink (independent kinks, e.g. ReLUs of zeros with upstream gradients of both signs)
-    gives no verdict: there the one-sided slopes of a sum of kinks need not bound a valid
-    subgradient. The joint check costs at most ``JOINT_MAX`` = 12 directions of 4 to 28
-    evaluations each, only when two or more entries sit at a kink.
+    probe's slopes carry the least rounding error, the finest's the fewest other kinks).
+    Bounds entry by entry are too weak where kinks are shared -- a max with tied inputs:
+    giving the whole upstream gradient g to EVERY tied maximum puts each entry between its
+    slopes 0 and g, yet sums to 2g where any subgradient sums to g. So the entries at a kink
+    are also checked jointly, along directions that keep ties tied: the sum of the
+    coordinates of each group of equal values (tied maxima share their value; ``values``
+    says what x is), the sum of all of them, and ``JOINT_RANDOM`` = 3 random positive
+    combinations of the group sums. Along such a direction a max-type kink moves as a
+    whole, f is smooth, and <a, v> must match the directional finite difference like a
+    smooth entry. A direction that still shows a kink (independent kinks, e.g. ReLUs of
+    zeros with upstream gradients of both signs, or a tie group only partly sampled) gives
+    no verdict: there the one-sided slopes of a sum of kinks need not bound a valid
+    subgradient. For the same reason an entry that sits on two kinks at once whose
+    upstream gradients differ in sign (a tie shared by two overlapping pooling windows) can
+    be refused although valid: its bounds come from f alone, not from the kinks' structure.
 
-    The budget of a kink, in evaluations of f: at most 4 x 6 = 24 more per entry re-probed,
-    plus the joint check above (at most 12 x 28 = 336); ``result.extra_evals`` counts them. The report counts the entries
-    checked exactly (near-kink entries included, re-probed) and those only bounded.
+    The budget, in evaluations of f: at most 4 x 6 = 24 more per entry re-probed, plus the
+    joint check, only when two or more entries sit at a kink: at most ``JOINT_MAX`` = 12
+    directions of 4 to 28 evaluations each (336). ``result.extra_evals`` counts them; the
+    report counts the entries checked exactly (near-kink entries included) and those only
+    bounded.
 
     PyTorch's autograd takes one definite value at a kink: ReLU'(0) = 0 (the mask z > 0),
     d|x|/dx = sign(0) = 0, max-pooling and torch.max send the whole upstream gradient to one
@@ -136,10 +140,10 @@ class Prober:
 
 
 def refine(prober, probe, a_c, rows, gscale, step, jump):
-    """Re-probe ``rows`` (which show a kink, or are rough and fail) at h/10, h/100, ...; return the probe with those
-    rows replaced by their finest usable data, the analytic values to compare (changed only
-    for directions), the level reached per row (0: not re-probed) and the mask of rows that
-    turned out smooth (near a kink, not at it)."""
+    """Re-probe ``rows`` (which show a kink, or are rough and fail) at h/10, h/100, ...;
+    return the probe with those rows replaced by their finest usable data, the analytic
+    values to compare (changed only for directions), the level reached per row (0: not
+    re-probed) and the mask of rows that turned out smooth (near a kink, not at it)."""
     F, H = probe.F.copy(), probe.H.copy()
     a_c = a_c.copy()
     level = np.zeros(len(a_c), dtype=int)
