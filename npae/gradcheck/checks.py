@@ -24,7 +24,6 @@ def _analytic(grad, x, name):
     return a
 
 
-
 def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=None,
                    max_entries=MAX_ENTRIES, rng=None, step=STEP, name="x", upcast=False):
     """Check an analytic gradient against finite differences; return a ``GradCheckResult``.
@@ -84,7 +83,6 @@ def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=
                      batch_size=batch_size, overlap=overlap, step=step, rng=rng,
                      prober=Prober([fun], x, flat, probe.f0), values=x.reshape(-1)[flat],
                      answer_float32=_float32_values(a))
-
 
 
 def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=None,
@@ -156,7 +154,6 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
         hint = total.hint or next((r.hint for r in results.values() if r.hint), "")
     results["sum"] = total
     return CheckReport(f"check_terms {name} ({' + '.join(parts)})", results, hint=hint)
-
 
 
 def check_params(f, params, grads, rtol=1e-6, atol=0.0, *, batch_size=None,

@@ -3,8 +3,7 @@
 Hints (``GradCheckResult.hint``), given only where the evidence supports them: shape mismatch,
 all zeros, a constant factor (2, 1/2, -1, the batch size n, 1/n, any other c), transposed,
 errors only where uses overlap while entries outside the overlap are right (assignment
-instead of accumulation, with ``overlap=``),
-wrong in only some rows/columns/entries, and for objectives made of named terms
+instead of accumulation, with ``overlap=``), wrong in only some rows/columns/entries, and for objectives made of named terms
 (``check_terms``, tied weights in ``check_layer``) the missing or mis-scaled term -- also
 when the answer is all zeros because the one term it holds is 0 on these inputs (a tied W
 with an input column of zeros), and never a "wrong factor" fitted to as few entries as there
@@ -29,10 +28,10 @@ import itertools
 
 import numpy as np
 
-
 #: an answer in float32 whose errors stay below this fraction of its largest entry is told
 #: "float32", not wrong maths
 F32_RTOL = 1e-3
+
 
 def _close(c, target, rel=1e-3):
     return abs(c - target) <= rel * abs(target)
@@ -267,7 +266,6 @@ def _quote(names):
     return " + ".join(f"'{t}'" for t in names)
 
 
-
 def _shape_mismatch(a, x_shape, numeric, name):
     msg = (f"shape mismatch: the analytic gradient has shape {a.shape} but {name} has shape "
            f"{x_shape}; a gradient has its parameter's shape")
@@ -284,7 +282,6 @@ def _shape_mismatch(a, x_shape, numeric, name):
     elif a.size == int(np.prod(x_shape)):
         extra = "; it has the right number of entries: reshape it to the parameter's shape"
     return msg + extra
-
 
 
 def _named_factor(c, batch_size, guess):

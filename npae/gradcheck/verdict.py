@@ -367,7 +367,6 @@ def report(result):
     return str(result)
 
 
-
 def _full(vals, flat, shape):
     out = np.full(shape, np.nan)
     out.reshape(-1)[flat] = vals
