@@ -81,7 +81,7 @@ class ExerciseResult:
         parts = [f"{self.status:<7} {self.name:<28}"]
         if self.status == PASS:
             parts.append(f"max rel. error {self.max_rel_error:.1e} vs finite differences, "
-                         f"{self.ref_error:.1e} vs npae ({self.n_cases} input sets)")
+                         f"{self.ref_error:.1e} vs the reference ({self.n_cases} input sets)")
         elif self.max_rel_error is not None:
             parts.append(f"max rel. error {self.max_rel_error:.1e}")
         if self.message:
@@ -254,7 +254,8 @@ def _passed(res):
 
 
 def _describe_case(ex, i, inp):
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" if isinstance(v, np.ndarray) else f"{k}={v}"
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" if isinstance(v, np.ndarray) else
+                       f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in inp.items() if k in ex.args)
     return f"input set {i + 1} ({shapes})"
 
