@@ -1,4 +1,4 @@
-"""ridge_grad calls sys.exit; tanh_layer_grad asks for more memory than allowed."""
+"""ridge_grad calls sys.exit; tanh_layer_grad allocates 2 GiB (past a 1 GiB memory limit)."""
 import sys
 
 import numpy as np
@@ -9,4 +9,5 @@ def ridge_grad(X, y, w, lam):
 
 
 def tanh_layer_grad(X, W, G):
-    return np.ones((1 << 20, 1 << 20))       # 8 TiB
+    big = np.ones(1 << 28)
+    return big[:W.size].reshape(W.shape)

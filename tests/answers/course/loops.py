@@ -1,7 +1,7 @@
-"""tanh_layer_grad never returns; ridge_grad is right (and must still pass)."""
-from right import ridge_grad  # noqa: F401
+"""ridge_grad never returns; tanh_layer_grad is right (and must still pass after it)."""
+from right import tanh_layer_grad  # noqa: F401
 
 
-def tanh_layer_grad(X, W, G):
+def ridge_grad(X, y, w, lam):
     while True:
         pass
