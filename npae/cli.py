@@ -162,9 +162,12 @@ def _cmd_check(args):
                                    exercises_file=args.exercises)
     elif args.format == "gradescope":
         text = report.gradescope_json(results, error=error, seed=args.seed)
-    else:
+    elif not error:
         text = format_results(results, verbose=args.verbose)
-    _emit(text, args.output)
+    else:
+        text = None         # for a person, the one-line message says it all
+    if text is not None:
+        _emit(text, args.output)
     if error:
         print(f"npae check: error: {error}", file=sys.stderr)
         return 2

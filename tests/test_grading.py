@@ -40,6 +40,18 @@ def check_json(answers, *extra, **kw):
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
+def check_here(capsys, answers, *extra, exercises=EXAMPLE_COURSE):
+    """The same through ``npae.cli.main`` in this process (the answers still run in their
+    own): (exit code, the json document, stderr)."""
+    args = ["check", str(answers), "--format", "json", *map(str, extra)]
+    if exercises is not None:
+        args += ["--exercises", str(exercises)]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out), err
+
+
 def by_name(doc):
     return {e["name"]: e for e in doc["exercises"]}
 
@@ -197,34 +209,36 @@ def test_an_answer_that_changes_its_input_fails_naming_it():
     assert "changed its input 'G' in place" in e["tanh_layer_grad"]["message"]
 
 
-def test_patching_numpy_npae_and_builtins_changes_no_verdict():
+def test_patching_numpy_npae_and_builtins_changes_no_verdict(capsys):
     code, doc, _ = check_json(COURSE / "patches.py")
     assert code == 1
     assert [e["status"] for e in doc["exercises"]] == ["wrong", "wrong"]
-    proc = npae("check", COURSE / "patches.py", "--exercises", EXAMPLE_COURSE)
-    assert proc.returncode == 1 and "PASS" not in proc.stdout   # its print went nowhere
+    code = main(["check", str(COURSE / "patches.py"), "--exercises", str(EXAMPLE_COURSE)])
+    out = capsys.readouterr().out
+    assert code == 1 and "PASS" not in out                 # its print went nowhere
 
 
-def test_a_hard_coded_answer_fails_under_another_seed(tmp_path):
+def test_a_hard_coded_answer_fails_under_another_seed(tmp_path, monkeypatch, capsys):
     """An answer that recorded its inputs (and the right gradients) on one run and replays
-    them passes only under the same seed."""
+    them passes only under the same seed. (The answer process inherits the environment.)"""
     record = tmp_path / "record.npz"
-    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "1",
-                              env={"NPAE_TEST_SPY": str(record)})
+    monkeypatch.setenv("NPAE_TEST_SPY", str(record))
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
     assert code == 0 and record.exists()
     first = dict(np.load(record))
-    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "1",
-                              env={"NPAE_TEST_SPY": str(record)})
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
     again = dict(np.load(record))
     assert first.keys() == again.keys()
     for k in first:                                       # same seed: the same inputs, bit for bit
         assert first[k].tobytes() == again[k].tobytes(), k
-    replay = {"NPAE_TEST_REPLAY": str(record)}
-    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "1", env=replay)
+    monkeypatch.delenv("NPAE_TEST_SPY")
+    monkeypatch.setenv("NPAE_TEST_REPLAY", str(record))
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
     assert code == 0                                      # the same inputs: the replay fits
-    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "2", env=replay)
+    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "2",
+                              env={"NPAE_TEST_REPLAY": str(record)})
     assert code == 1 and {e["status"] for e in doc["exercises"]} == {"wrong"}
-    code, doc, _ = check_json(COURSE / "spy.py", env=replay)   # the default inputs
+    code, doc, _ = check_here(capsys, COURSE / "spy.py")  # the default inputs
     assert code == 1
 
 
@@ -263,7 +277,10 @@ def test_gradescope_results_have_the_documented_fields(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["results.json"]   # no temporary left
 
 
-def test_exit_2_when_the_check_cannot_run(tmp_path):
+def test_exit_2_when_the_check_cannot_run(tmp_path, capsys):
+    proc = npae("check", tmp_path / "missing.py")          # the process's own exit status
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
     cases = [
         (["check", COURSE / "right.py", "--exercises", EXAMPLE_COURSE, "--timeout", "0"],
          "--timeout"),
@@ -276,14 +293,18 @@ def test_exit_2_when_the_check_cannot_run(tmp_path):
         (["check", COURSE / "right.py", "--exercises", tmp_path / "nope.py"], "not found"),
     ]
     for args, words in cases:
-        proc = npae(*args)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:                          # argparse's usage errors
+            code = exc.code
+        _, err = capsys.readouterr()
+        assert code == 2, (args, err)
+        assert words in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
 
 
-def test_an_unimportable_file_still_gets_a_json_report():
-    code, doc, err = check_json(COURSE / "syntax_error.py")
+def test_an_unimportable_file_still_gets_a_json_report(capsys):
+    code, doc, err = check_here(capsys, COURSE / "syntax_error.py")
     assert code == 2 and "SyntaxError" in doc["error"] and "line 3" in doc["error"]
     assert_schema(doc)
     assert {e["status"] for e in doc["exercises"]} == {"error"}
@@ -339,15 +360,16 @@ CLASSIC = [
 
 
 @pytest.fixture(scope="module")
-def classic_results():
-    """fixture file -> {exercise: json entry}, each file checked once through the CLI."""
-    out = {}
+def classic_results(tmp_path_factory):
+    """fixture file -> {exercise: json entry}, each file checked once by ``npae check``."""
+    out, folder = {}, tmp_path_factory.mktemp("classic")
     for fixture in sorted({f for f, _, _ in CLASSIC}):
         names = [n for f, n, _ in CLASSIC if f == fixture]
-        proc = npae("check", ANSWERS / fixture, "--format", "json",
-                    *[a for n in names for a in ("-e", n)])
-        assert proc.returncode == 1, proc.stderr
-        out[fixture] = by_name(json.loads(proc.stdout))
+        path = folder / f"{fixture}.json"
+        code = main(["check", str(ANSWERS / fixture), "--format", "json", "--output",
+                     str(path), *[a for n in names for a in ("-e", n)]])
+        assert code == 1
+        out[fixture] = by_name(json.loads(path.read_text()))
     return out
 
 
