@@ -4,7 +4,7 @@
 group and session, sends it the inputs of one exercise at a time as an .npz blob and reads
 back the function's outputs and the inputs as they were after the call -- plain arrays,
 loaded with ``allow_pickle=False`` from the process's private pipe (what the answers print
-goes elsewhere). Each request has a deadline: past it the whole process group is killed
+is discarded). Each request has a deadline: past it the whole process group is killed
 (``AnswerTimeout``); a process that dies or sends an unreadable reply is an ``AnswerCrash``.
 Either way the caller starts a fresh process for the next exercise.
 
@@ -21,7 +21,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -71,15 +70,12 @@ class AnswerProcess:
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.proc = None
-        self._tmp = None
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self):
         """Spawn the process and import the answers (AnswersImportError if that fails)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        self._tmp = tempfile.TemporaryDirectory(prefix="npae-answers-")
-        log = open(os.path.join(self._tmp.name, "output.txt"), "wb")
         env = dict(os.environ)
         import npae
         root = str(Path(npae.__file__).resolve().parent.parent)
@@ -92,13 +88,13 @@ class AnswerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, str(_RUNNER), str(to_child_r), str(from_child_w),
                  str(self.memory_mb)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env,
                 cwd=os.path.dirname(self.path), pass_fds=(to_child_r, from_child_w),
                 start_new_session=posix, close_fds=True)
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
-            log.close()
         self._w, self._r = to_child_w, from_child_r
         os.set_blocking(self._w, False)
         os.set_blocking(self._r, False)
@@ -138,9 +134,6 @@ class AnswerProcess:
             pass
         self._kill()
         self.proc = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
 
     def _kill(self):
         if self.proc is None:
