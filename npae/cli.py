@@ -136,8 +136,8 @@ def _cmd_check(args):
     from pathlib import Path
 
     from .exercises import report
-    from .exercises.checker import (ERROR, MISSING, ExerciseResult, check_answers,
-                                    format_results)
+    from .exercises.checker import (ERROR, MISSING, ExerciseCodeError, ExerciseResult,
+                                    check_answers, format_results)
     from .exercises.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
     table = _exercise_table(args)
     names = _selected(args.exercise, table)
@@ -150,9 +150,12 @@ def _cmd_check(args):
     else:
         timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
         memory = DEFAULT_MEMORY_MB if args.memory_limit is None else args.memory_limit
-        results, import_error = check_answers(args.answers, names, exercises=table,
-                                              seed=args.seed, timeout=timeout,
-                                              memory_mb=memory, all_entries=args.all)
+        try:
+            results, import_error = check_answers(args.answers, names, exercises=table,
+                                                  seed=args.seed, timeout=timeout,
+                                                  memory_mb=memory, all_entries=args.all)
+        except ExerciseCodeError as exc:
+            raise UsageError(str(exc)) from None
         if import_error:
             error = f"could not import {args.answers}: {import_error}"
             results = [ExerciseResult(r.name, ERROR, points=r.points, message=(

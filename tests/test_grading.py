@@ -218,6 +218,30 @@ def test_patching_numpy_npae_and_builtins_changes_no_verdict(capsys):
     assert code == 1 and "PASS" not in out                 # its print went nowhere
 
 
+def test_a_forged_reply_is_not_a_pass(capsys):
+    """An answer that writes its own reply on the checker's channel (claiming success, with
+    the right gradient for one input set of three) is a crash, never a pass."""
+    code, doc, _ = check_here(capsys, COURSE / "forges.py", "--timeout", "20")
+    e = by_name(doc)
+    assert code == 1 and e["ridge_grad"]["status"] == "crashed"
+    assert "malformed" in e["ridge_grad"]["message"]
+    assert e["tanh_layer_grad"]["status"] == "passed"
+
+
+def test_an_exercise_whose_own_code_fails_is_exit_2(tmp_path, capsys):
+    course = tmp_path / "course.py"
+    course.write_text(
+        "from npae.exercises import Exercise, register\n"
+        "register(Exercise(name='f', statement='s', args=('x',), wrt='x',\n"
+        "    objective=lambda inp: 1 / 0, reference=lambda inp: inp['x'],\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal(3)}]))\n")
+    (tmp_path / "a.py").write_text("def f(x):\n    return x\n")
+    code = main(["check", str(tmp_path / "a.py"), "--exercises", str(course)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "exercise 'f'" in err and "ZeroDivisionError" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_hard_coded_answer_fails_under_another_seed(tmp_path, monkeypatch, capsys):
     """An answer that recorded its inputs (and the right gradients) on one run and replays
     them passes only under the same seed. (The answer process inherits the environment.)"""

@@ -35,7 +35,7 @@ from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerP
 from .registry import EXERCISES, get_exercise
 
 __all__ = ["ExerciseResult", "load_answers", "check_exercise", "check_answers",
-           "format_results", "describe_exception", "STATUS_NAMES"]
+           "format_results", "describe_exception", "STATUS_NAMES", "ExerciseCodeError"]
 
 PASS, FAIL, MISSING, ERROR, SKIP = "PASS", "FAIL", "MISSING", "ERROR", "SKIP"
 TIMEOUT, CRASHED = "TIMEOUT", "CRASHED"
@@ -177,6 +177,10 @@ def load_answers(path):
 # -------------------------------------------------------------------------------------------
 # one call's outcome, wherever it ran
 # -------------------------------------------------------------------------------------------
+class ExerciseCodeError(Exception):
+    """An exercise's own code (cases, objective, reference) failed: the check cannot run."""
+
+
 class _Malformed(Exception):
     """The answer process's reply is not what the protocol says (it cannot forge a pass)."""
 
@@ -456,9 +460,17 @@ def _from_reply(ex, cases, header, arrays, table, all_entries):
     if kind != "results":
         raise _Malformed(kind)
     outcomes = _outcomes_from_reply(ex, header, arrays)
-    if not outcomes:
-        raise _Malformed("no outcome")
-    return _judge(ex, cases, outcomes, all_entries)
+    # one outcome per input set, unless the answer stopped early (raised, exited, returned
+    # something other than an array): a reply cannot skip the input sets it gets wrong
+    stopped = [i for i, oc in enumerate(outcomes) if oc.kind != "array"]
+    if (stopped and stopped[0] != len(outcomes) - 1) or len(outcomes) > len(cases) or (
+            not stopped and len(outcomes) != len(cases)):
+        raise _Malformed("wrong number of outcomes")
+    try:
+        return _judge(ex, cases, outcomes, all_entries)
+    except Exception as exc:
+        raise ExerciseCodeError(f"checking exercise {ex.name!r} failed in the exercise's own "
+                                f"code: {describe_exception(exc)}") from None
 
 
 def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAULT_TIMEOUT,
@@ -470,7 +482,8 @@ def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAUL
     ``names`` selects some of them (default: all, in order); ``seed`` chooses the inputs
     (None: each exercise's fixed inputs); ``timeout`` is the time limit per exercise in
     seconds and ``memory_mb`` the answer process's address-space cap (0: none);
-    ``all_entries`` checks every entry instead of a sample of large arrays.
+    ``all_entries`` checks every entry instead of a sample of large arrays. An exercise
+    whose own code fails raises ExerciseCodeError.
     """
     table = EXERCISES if exercises is None else exercises
     selected = [get_exercise(n, table) for n in dict.fromkeys(names or table)]
@@ -495,7 +508,11 @@ def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAUL
                 results.append(ExerciseResult(ex.name, SKIP, points=ex.points, message=(
                     f"needs {', '.join(missing)}, which this installation does not have")))
                 continue
-            cases = ex.inputs(seed)
+            try:
+                cases = ex.inputs(seed)
+            except Exception as exc:
+                raise ExerciseCodeError(f"exercise {ex.name!r}: its cases failed: "
+                                        f"{describe_exception(exc)}") from None
             if proc is None:
                 try:
                     proc = spawn()
@@ -504,7 +521,10 @@ def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAUL
                         f"not checked: the file did not import again after a restart: {exc}")))
                     continue
             try:
-                header, arrays = proc.call(ex.name, ex.args, cases)
+                try:
+                    header, arrays = proc.call(ex.name, ex.args, cases)
+                except TypeError as exc:       # inputs that cannot be sent: the exercise's fault
+                    raise ExerciseCodeError(f"exercise {ex.name!r}: {exc}") from None
                 results.append(_from_reply(ex, cases, header, arrays, table, all_entries))
             except AnswerTimeout as exc:
                 results.append(ExerciseResult(ex.name, TIMEOUT, points=ex.points,

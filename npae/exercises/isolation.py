@@ -116,7 +116,7 @@ class AnswerProcess:
             raise
         if not reply.get("ok"):
             self.close()
-            raise AnswersImportError(str(reply.get("error") or "the file did not import"))
+            raise AnswersImportError(str(reply.get("error") or "the file did not import")[:600])
         return self
 
     def close(self):
