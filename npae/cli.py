@@ -167,6 +167,8 @@ def _cmd_check(args):
         text = report.gradescope_json(results, error=error, seed=args.seed)
     elif not error:
         text = format_results(results, verbose=args.verbose)
+        if args.seed is not None:
+            text += f"\n(inputs drawn with --seed {args.seed})"
     else:
         text = None         # for a person, the one-line message says it all
     if text is not None:

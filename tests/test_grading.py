@@ -167,7 +167,7 @@ def test_an_endless_loop_is_stopped_and_the_rest_still_pass():
     assert code == 1 and e["ridge_grad"]["status"] == "timeout"
     assert "time limit of 5 s" in e["ridge_grad"]["message"]
     assert e["tanh_layer_grad"]["status"] == "passed"         # in a fresh answer process
-    assert elapsed < 60, elapsed                               # 5 s plus start-ups, not hung
+    assert elapsed < 30, elapsed                               # 5 s plus start-ups, not hung
 
 
 @pytest.mark.parametrize("fixture,crashed,passed,words", [
