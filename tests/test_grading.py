@@ -170,6 +170,62 @@ def test_an_endless_loop_is_stopped_and_the_rest_still_pass():
     assert elapsed < 30, elapsed                               # 5 s plus start-ups, not hung
 
 
+def _alive(pid):
+    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(ln.startswith("State:") and "Z" in ln.split()[1] for ln in f)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to see processes")
+def test_a_timeout_kills_what_the_answer_started(tmp_path, monkeypatch, capsys):
+    """The whole process group goes: a helper process the answer started does not outlive
+    the check."""
+    pidfile = tmp_path / "pid.txt"
+    (tmp_path / "a.py").write_text(
+        "import os, subprocess, sys\n"
+        "def ridge_grad(X, y, w, lam):\n"
+        "    p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "    open(os.environ['NPAE_TEST_PIDFILE'], 'w').write(str(p.pid))\n"
+        "    while True:\n"
+        "        pass\n")
+    monkeypatch.setenv("NPAE_TEST_PIDFILE", str(pidfile))
+    code, doc, _ = check_here(capsys, tmp_path / "a.py", "--timeout", "4", "-e", "ridge_grad")
+    assert code == 1 and doc["exercises"][0]["status"] == "timeout"
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_an_import_that_never_ends_is_exit_2(tmp_path, capsys):
+    (tmp_path / "a.py").write_text("while True:\n    pass\n")
+    code, doc, err = check_here(capsys, tmp_path / "a.py", "--timeout", "2")
+    assert code == 2 and "time limit" in doc["error"] and "time limit" in err
+
+
+def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
+    """Started once for the whole run, and again only after a crash or a timeout."""
+    from npae.exercises import checker, isolation
+    starts = []
+    real = isolation.AnswerProcess.start
+
+    def counting(self):
+        starts.append(self.path)
+        return real(self)
+    monkeypatch.setattr(isolation.AnswerProcess, "start", counting)
+    course = load_course(EXAMPLE_COURSE)
+    results, _ = checker.check_answers(ANSWERS / "correct.py", ["linear_squared_error_grad",
+                                                                "psd_W_grad", "tied_weight_grad"])
+    assert [r.status for r in results] == ["PASS"] * 3 and len(starts) == 1
+    starts.clear()
+    results, _ = checker.check_answers(COURSE / "segfault.py", exercises=course)
+    assert [r.status for r in results] == ["CRASHED", "PASS"] and len(starts) == 2
+
+
 @pytest.mark.parametrize("fixture,crashed,passed,words", [
     ("exits.py", "tanh_layer_grad", "ridge_grad", "exited with status 0"),
     ("segfault.py", "ridge_grad", "tanh_layer_grad", "SIGSEGV"),
