@@ -72,11 +72,12 @@ def test_check_only_selected_exercises_decide_the_exit_status(capsys):
 
 
 def test_check_unknown_exercise_and_missing_file(capsys, tmp_path):
+    """The check cannot run: exit status 2 and a one-line message."""
     code, _, err = run(capsys, "check", ANSWERS / "correct.py", "-e", "no_such_exercise")
-    assert code == 1 and "no exercise named 'no_such_exercise'" in err
+    assert code == 2 and "no exercise named 'no_such_exercise'" in err
     assert "linear_ae_grad_U" in err          # lists the valid names
     code, _, err = run(capsys, "check", tmp_path / "nope.py")
-    assert code == 1 and "not found" in err
+    assert code == 2 and "not found" in err and len(err.strip().splitlines()) == 1
 
 
 def test_check_a_file_that_does_not_import(capsys, tmp_path):
@@ -86,15 +87,14 @@ def test_check_a_file_that_does_not_import(capsys, tmp_path):
         def linear_ae_grad_U(X, U, V)
             return X
         """)
-    code, out, _ = run(capsys, "check", path, "-e", "linear_ae_grad_U", "-e", "psd_W_grad")
-    assert code == 1
-    assert "could not import" in out and "SyntaxError" in out and "line 3" in out
-    assert line_of(out, "linear_ae_grad_U").startswith("ERROR")
-    assert "did not import" in line_of(out, "psd_W_grad")
+    code, out, err = run(capsys, "check", path, "-e", "linear_ae_grad_U", "-e", "psd_W_grad")
+    assert code == 2              # the check could not run
+    assert "could not import" in err and "SyntaxError" in err and "line 3" in err
+    assert out == "" and len(err.strip().splitlines()) == 1
 
     path = write(tmp_path, "import numpy as np\nraise RuntimeError('half-finished file')\n")
-    code, out, _ = run(capsys, "check", path, "-e", "psd_W_grad")
-    assert code == 1 and "RuntimeError: half-finished file" in out and "line 2" in out
+    code, out, err = run(capsys, "check", path, "-e", "psd_W_grad")
+    assert code == 2 and "RuntimeError: half-finished file" in err and "line 2" in err
 
 
 def test_check_each_kind_of_broken_function_gets_its_message(capsys, tmp_path):
@@ -137,14 +137,16 @@ def test_check_each_kind_of_broken_function_gets_its_message(capsys, tmp_path):
     assert msg["sigmoid_cross_entropy_grad"].startswith("ERROR")
     assert "ZeroDivisionError" in msg["sigmoid_cross_entropy_grad"]
     assert "line 10" in msg["sigmoid_cross_entropy_grad"]
-    assert msg["linear_squared_error_grad"].startswith("FAIL")
+    assert msg["linear_squared_error_grad"].startswith("ERROR")
     assert "returned None" in msg["linear_squared_error_grad"]
     assert msg["tied_weight_grad"].startswith("ERROR")
     assert "wrong signature" in msg["tied_weight_grad"]
     assert "def tied_weight_grad(X, W, b, c):" in msg["tied_weight_grad"]
-    assert msg["contractive_grad_b"].startswith("FAIL") and "non-finite" in \
+    assert msg["contractive_grad_b"].startswith("ERROR") and "non-finite" in \
         msg["contractive_grad_b"]
-    assert msg["psd_W_grad"].startswith("FAIL") and "not an array of numbers" in msg["psd_W_grad"]
+    assert "(0,), (1,), (2,)" in msg["contractive_grad_b"]     # names the entries
+    assert msg["psd_W_grad"].startswith("ERROR") and "returned str, not a float array" in \
+        msg["psd_W_grad"]
     assert msg["psd_z_grad"].startswith("MISSING") and "not a function" in msg["psd_z_grad"]
     for name in ("contractive_grad_W", "conv2d_grad_input", "maxpool2d_backward"):
         assert msg[name].startswith("MISSING")

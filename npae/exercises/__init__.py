@@ -8,12 +8,15 @@
 
 From the shell: ``npae exercises list``, ``npae exercises template answers.py``,
 ``npae check answers.py [--exercise NAME]``, ``npae gradcheck MODULE:FUNCTION --shape 3,4``.
+A course's own exercises: a course file (``load_course``; ``--exercises FILE`` on the
+command line), e.g. ``npae/exercises/example_course.py``.
 """
 from .registry import EXERCISES, Exercise, exercise_names, get_exercise, register
 from . import lecture  # noqa: F401,E402  (registers the lecture's exercises)
 from .checker import ExerciseResult, check_answers, check_exercise, load_answers  # noqa: E402
 from .template import template_source, write_template  # noqa: E402
+from .course import CourseFileError, load_course  # noqa: E402
 
 __all__ = ["EXERCISES", "Exercise", "exercise_names", "get_exercise", "register",
            "ExerciseResult", "check_answers", "check_exercise", "load_answers",
-           "template_source", "write_template"]
+           "template_source", "write_template", "load_course", "CourseFileError"]

@@ -94,11 +94,12 @@ class AdhocResult:
 
 
 def gradcheck_function(f, shape, grad=None, seed=0, rtol=1e-6, atol=0.0, batch_size=None,
-                       f_label="f", grad_label="grad"):
+                       f_label="f", grad_label="grad", all_entries=False):
     """Check ``grad`` (or f's own (value, gradient) pair) at a random x of ``shape``.
 
     x ~ N(0, 1) from ``seed``. Returns an AdhocResult (``ok`` False only for a failed
-    check); user code that raises becomes a UserCodeError.
+    check); user code that raises becomes a UserCodeError. ``all_entries`` checks every
+    entry of x instead of a random sample of a large x.
     """
     x = np.random.default_rng(seed).standard_normal(shape)
     call_f = _guarded(f, f_label)
@@ -128,8 +129,9 @@ def gradcheck_function(f, shape, grad=None, seed=0, rtol=1e-6, atol=0.0, batch_s
     except (TypeError, ValueError):
         raise UserCodeError(f"{grad_label} returned {type(analytic).__name__}, not an array "
                             "of numbers") from None
+    every = {"max_entries": None} if all_entries else {}
     res = check_gradient(fun, a, x, rtol=rtol, atol=atol, batch_size=batch_size,
-                         name="x")
+                         name="x", **every)
     return AdhocResult(bool(res.ok), f"{head}\n{res}")
 
 

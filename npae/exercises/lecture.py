@@ -16,6 +16,7 @@ import numpy as np
 from ..losses import get_loss
 from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
 from ..nn.activations import sigmoid
+from . import mistakes
 from .registry import Exercise, register
 
 __all__ = []
@@ -150,6 +151,7 @@ Return dL/dA_hat, an array of shape (n, d).""",
     reference=lambda inp: _reconstruction_grad(inp["A_hat"], inp["X"], "cross_entropy_logits",
                                                Sigmoid()),
     cases=_output_cases(binary_first=True), batch_size=lambda inp: _rows(inp, "A_hat"),
+    mistakes=mistakes.SIGMOID_CROSS_ENTROPY,
 ))
 
 register(Exercise(
@@ -233,7 +235,7 @@ Return dL/dW, an array of W's shape (k, d).""",
     args=("X", "W", "b", "c"), wrt="W",
     objective=lambda inp: _tied_objective(inp["X"], inp["W"], inp["W"], inp["b"], inp["c"]),
     reference=_tied_reference, terms=_tied_terms,
-    cases=_tied_cases, batch_size=_rows,
+    cases=_tied_cases, batch_size=_rows, mistakes=mistakes.TIED,
 ))
 
 
@@ -296,7 +298,7 @@ register(Exercise(
     statement=_CAE_STATEMENT + "\nReturn dP/dW, an array of W's shape (k, d).",
     args=("X", "W", "b", "lam"), wrt="W",
     objective=_cae_objective, reference=lambda inp: _cae_reference(inp)["W"],
-    terms=_cae_terms, cases=_cae_cases, batch_size=_rows,
+    terms=_cae_terms, cases=_cae_cases, batch_size=_rows, mistakes=mistakes.CONTRACTIVE_W,
 ))
 
 register(Exercise(
@@ -306,7 +308,7 @@ register(Exercise(
     statement=_CAE_STATEMENT + "\nReturn dP/db, an array of b's shape (k,).",
     args=("X", "W", "b", "lam"), wrt="b",
     objective=_cae_objective, reference=lambda inp: _cae_reference(inp)["b"],
-    cases=_cae_cases, batch_size=_rows,
+    cases=_cae_cases, batch_size=_rows, mistakes=mistakes.CONTRACTIVE_B,
 ))
 
 
@@ -399,7 +401,7 @@ Return dE/dW, an array of W's shape (m, d).""",
                                 / inp["X"].shape[0]),
     reference=lambda inp: _psd_model(np.zeros((inp["X"].shape[1], inp["W"].shape[0])),
                                      inp["W"]).objective_gradients(inp["X"], inp["Z"])["W"],
-    cases=_psd_w_cases, batch_size=_rows,
+    cases=_psd_w_cases, batch_size=_rows, mistakes=mistakes.PSD_W,
     requires=("npae.models.psd",),
 ))
 
@@ -493,7 +495,7 @@ collects a contribution from every window that read it.)""",
     args=("x", "W", "g", "stride", "padding"), wrt="x",
     objective=_conv_objective, reference=lambda inp: _conv_reference(inp)["x"],
     overlap=_conv_overlap, cases=_conv_cases, batch_size=lambda inp: inp["x"].shape[0],
-    requires=("npae.nn.conv",),
+    mistakes=mistakes.CONV_INPUT, requires=("npae.nn.conv",),
 ))
 
 register(Exercise(
@@ -505,7 +507,7 @@ Return dL/dW, an array of W's shape (O, C, k, k).""",
     args=("x", "W", "g", "stride", "padding"), wrt="W",
     objective=_conv_objective, reference=lambda inp: _conv_reference(inp)["W"],
     cases=_conv_cases, batch_size=lambda inp: inp["x"].shape[0],
-    requires=("npae.nn.conv",),
+    mistakes=mistakes.CONV_WEIGHT, requires=("npae.nn.conv",),
 ))
 
 
@@ -556,5 +558,5 @@ entry can win several windows.)""",
     overlap=lambda inp: _coverage(inp["x"].shape, inp["kernel_size"], inp["stride"], 0,
                                   inp["g"].shape[2:]) > 1,
     cases=_pool_cases, batch_size=lambda inp: inp["x"].shape[0],
-    requires=("npae.nn.conv",),
+    mistakes=mistakes.MAXPOOL, requires=("npae.nn.conv",),
 ))

@@ -10,18 +10,18 @@ from .registry import EXERCISES, get_exercise
 __all__ = ["template_source", "write_template"]
 
 _HEADER = '''\
-"""Answers to npae's gradient exercises (from the autoencoder lecture).
+"""Answers to {what}.
 
 Replace each `raise NotImplementedError` with your answer, then check your work:
 
-    npae check {filename}                       # every exercise
-    npae check {filename} --exercise NAME       # one of them
+    npae check {filename}{course}                  # every exercise
+    npae check {filename}{course} --exercise NAME  # one of them
 
 Keep the functions' names and arguments: the checker finds them by name and calls them
 with float64 NumPy arrays (rows are samples; conv tensors are NCHW) in this order. It
-compares your gradient with finite differences and with npae's own implementation, and
+compares your gradient with finite differences and with the reference gradient, and
 when an answer is wrong it says how (a factor of 2, a sign, a transpose, a missing term,
-the batch size, ...). `npae exercises list` lists the exercises.
+the batch size, ...). `npae exercises list{course}` lists the exercises.
 """
 import numpy as np
 '''
@@ -32,17 +32,22 @@ def _docstring(text):
     return textwrap.indent(f'"""{text}\n"""', "    ")
 
 
-def template_source(names=None, filename="answers.py"):
-    """The stub file's text for the exercises ``names`` (default: all)."""
-    exercises = [get_exercise(n) for n in (names or list(EXERCISES))]
-    parts = [_HEADER.format(filename=filename)]
-    for ex in exercises:
+def template_source(names=None, filename="answers.py", exercises=None, course=None):
+    """The stub file's text for the exercises ``names`` (default: all) of the table
+    ``exercises`` (default: the built-in ones; ``course`` names their course file)."""
+    table = EXERCISES if exercises is None else exercises
+    selected = [get_exercise(n, table) for n in (names or list(table))]
+    what = ("the course's gradient exercises" if course else
+            "npae's gradient exercises (from the autoencoder lecture)")
+    flag = f" --exercises {os.path.basename(os.fspath(course))}" if course else ""
+    parts = [_HEADER.format(filename=filename, what=what, course=flag)]
+    for ex in selected:
         parts.append(f"\n\n{ex.signature}\n{_docstring(ex.statement)}\n"
                      "    raise NotImplementedError\n")
     return "".join(parts)
 
 
-def write_template(path, names=None, force=False):
+def write_template(path, names=None, force=False, exercises=None, course=None):
     """Write the stubs to ``path``; refuse to replace an existing file unless ``force``."""
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -50,6 +55,7 @@ def write_template(path, names=None, force=False):
     if os.path.exists(path) and not force:
         raise FileExistsError(f"{path!r} already exists; not overwriting your answers "
                               "(choose another name, or pass --force to replace it)")
-    text = template_source(names, filename=os.path.basename(path))
+    text = template_source(names, filename=os.path.basename(path), exercises=exercises,
+                           course=course)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path

@@ -1,0 +1,273 @@
+"""Running a student's answers in a separate process (the checker never imports them).
+
+``AnswerProcess`` starts ``_runner.py`` (standard library and NumPy only) in its own process
+group and session, sends it the inputs of one exercise at a time as an .npz blob and reads
+back the function's outputs and the inputs as they were after the call -- plain arrays,
+loaded with ``allow_pickle=False`` from the process's private pipe (what the answers print
+is discarded). Each request has a deadline: past it the whole process group is killed
+(``AnswerTimeout``); a process that dies or sends an unreadable reply is an ``AnswerCrash``.
+Either way the caller starts a fresh process for the next exercise.
+
+The answer process's address space is capped (``memory_mb``, RLIMIT_AS, where the platform
+has it), so a runaway allocation is a MemoryError there, not a machine out of memory.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AnswerProcess", "AnswerTimeout", "AnswerCrash", "AnswersImportError",
+           "DEFAULT_TIMEOUT", "DEFAULT_MEMORY_MB"]
+
+#: seconds an exercise (all its input sets) may take, and the import of the answers file
+DEFAULT_TIMEOUT = 60.0
+#: the answer process's address-space cap in MiB (NumPy and BLAS reserve a few hundred)
+DEFAULT_MEMORY_MB = 4096
+#: the largest reply accepted from the answer process
+MAX_REPLY = 1 << 30
+
+_RUNNER = Path(__file__).with_name("_runner.py")
+_HEAD = struct.Struct(">Q")
+
+
+class AnswerTimeout(Exception):
+    """The answer process did not reply before the deadline; it has been killed."""
+
+
+class AnswerCrash(Exception):
+    """The answer process died (or broke the protocol); the message says how."""
+
+
+class AnswersImportError(Exception):
+    """The answers file did not import (its message names the line)."""
+
+
+def _signal_name(num):
+    try:
+        name = signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+    return name + {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (killed, e.g. out of "
+                   "memory)", "SIGABRT": " (aborted)", "SIGBUS": " (a bus error)"}.get(name, "")
+
+
+class AnswerProcess:
+    """One answer process for the answers file at ``path``; ``start`` imports the file."""
+
+    def __init__(self, path, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB):
+        self.path = str(Path(path).resolve())
+        self.timeout = float(timeout)
+        self.memory_mb = int(memory_mb)
+        self.proc = None
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self):
+        """Spawn the process and import the answers (AnswersImportError if that fails)."""
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ)
+        import npae
+        root = str(Path(npae.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get(
+            "PYTHONPATH", "").split(os.pathsep) if p])
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = "1"       # the answers need no threads; the checker shares the cores
+        posix = os.name == "posix"
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(_RUNNER), str(to_child_r), str(from_child_w),
+                 str(self.memory_mb)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env,
+                cwd=os.path.dirname(self.path), pass_fds=(to_child_r, from_child_w),
+                start_new_session=posix, close_fds=True)
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._w, self._r = to_child_w, from_child_r
+        os.set_blocking(self._w, False)
+        os.set_blocking(self._r, False)
+        deadline = time.monotonic() + self.timeout
+        try:
+            self._send({"op": "load", "path": self.path}, None, deadline)
+            reply, _ = self._receive(deadline)
+        except AnswerTimeout:
+            self.close()
+            raise AnswersImportError(f"importing the file took longer than the time limit "
+                                     f"({self.timeout:g} s): is there a loop at its top "
+                                     "level?") from None
+        except AnswerCrash as exc:
+            self.close()
+            raise AnswersImportError(f"the file ended the process while being imported "
+                                     f"({exc})") from None
+        except BaseException:
+            self.close()
+            raise
+        if not reply.get("ok"):
+            self.close()
+            raise AnswersImportError(str(reply.get("error") or "the file did not import")[:600])
+        return self
+
+    def close(self):
+        """End the process and everything it started (its process group)."""
+        if self.proc is None:
+            return
+        for fd in (self._w, self._r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        self._kill()
+        self.proc = None
+
+    def _kill(self):
+        if self.proc is None:
+            return
+        try:
+            if os.name == "posix":
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- one exercise -------------------------------------------------------------------
+    def call(self, name, args, cases):
+        """Call ``name(*args)`` on every inputs dict of ``cases``; (header, arrays).
+
+        The deadline covers all the cases. Raises AnswerTimeout or AnswerCrash (and the
+        process is then dead: start a new one).
+        """
+        arrays, scalars = {}, []
+        for i, inp in enumerate(cases):
+            plain = {}
+            for a in args:
+                v = inp[a]
+                if isinstance(v, np.ndarray):
+                    arrays[f"c{i}.{a}"] = v
+                elif isinstance(v, (bool, int, float, str, np.integer, np.floating,
+                                    np.bool_)) or v is None:
+                    plain[a] = v.item() if isinstance(v, np.generic) else v
+                else:
+                    raise TypeError(f"the exercise's input {a!r} is a {type(v).__name__}: "
+                                    "only arrays, numbers and strings can be sent to the "
+                                    "answers")
+            scalars.append(plain)
+        deadline = time.monotonic() + self.timeout
+        self._send({"op": "call", "name": name, "args": list(args), "cases": scalars},
+                   arrays, deadline)
+        return self._receive(deadline)
+
+    # -- the protocol -------------------------------------------------------------------
+    def _send(self, header, arrays, deadline):
+        blob = b""
+        if arrays:
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            blob = buf.getvalue()
+        head = json.dumps(header).encode()
+        data = memoryview(_HEAD.pack(len(head)) + head + _HEAD.pack(len(blob)) + blob)
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._w, selectors.EVENT_WRITE)
+            while data:
+                self._wait(sel, deadline)
+                try:
+                    n = os.write(self._w, data)
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, OSError):
+                    self._died("it stopped reading its input")
+                data = data[n:]
+
+    def _read(self, sel, n, deadline):
+        chunks, got = [], 0
+        while got < n:
+            self._wait(sel, deadline)
+            try:
+                b = os.read(self._r, min(n - got, 1 << 20))
+            except BlockingIOError:
+                continue
+            if not b:
+                self._died()
+            chunks.append(b)
+            got += len(b)
+        return b"".join(chunks)
+
+    def _receive(self, deadline):
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._r, selectors.EVENT_READ)
+            n = _HEAD.unpack(self._read(sel, 8, deadline))[0]
+            if n > MAX_REPLY:
+                self._died("its reply was malformed")
+            try:
+                header = json.loads(self._read(sel, n, deadline))
+            except ValueError:
+                self._died("its reply was malformed")
+            if not isinstance(header, dict):
+                self._died("its reply was malformed")
+            size = _HEAD.unpack(self._read(sel, 8, deadline))[0]
+            if size > MAX_REPLY:
+                self._died("its reply was too large")
+            blob = self._read(sel, size, deadline) if size else b""
+        return header, (self._arrays(blob) if blob else {})
+
+    def _arrays(self, blob):
+        try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+                if sum(i.file_size for i in zf.infolist()) > MAX_REPLY:
+                    self._died("its reply was too large")
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except AnswerCrash:
+            raise
+        except Exception:
+            self._died("its reply was malformed")
+
+    def _wait(self, sel, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(timeout=left):
+            if time.monotonic() >= deadline:
+                self._kill()
+                raise AnswerTimeout(f"still running after the time limit of "
+                                    f"{self.timeout:g} s, stopped")
+
+    def _died(self, why=None):
+        """Raise AnswerCrash describing how the process ended (killing what is left)."""
+        if why is None:
+            try:
+                code = self.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code is None:
+                why = "it closed its channel to the checker"
+            elif code < 0:
+                why = f"the process was killed by {_signal_name(-code)}"
+            else:
+                why = f"the process exited with status {code} (os._exit or a crash)"
+        self._kill()
+        raise AnswerCrash(why)

@@ -1,0 +1,463 @@
+"""Course-grade grading through the command line: course files (``--exercises``), answers
+run in a separate process (timeouts, crashes, patching), strict answers, seeds, the json and
+Gradescope formats and the exit codes.
+
+Every check runs ``python -m npae check`` in a fresh process, as a course's grading script
+would (the answers then run in a third one). The answer fixtures are in
+tests/answers/course/, written against the example course file that ships with npae.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npae.cli import main
+from npae.exercises import EXERCISES, Exercise
+from npae.exercises.course import EXAMPLE_COURSE, CourseFileError, load_course
+
+ANSWERS = Path(__file__).parent / "answers"
+COURSE = ANSWERS / "course"
+STATUSES = {"passed", "wrong", "error", "missing", "timeout", "crashed"}
+
+
+def npae(*args, cwd=None, env=None, timeout=180):
+    """``python -m npae ARGS`` in a fresh process; PYTHONPATH (this checkout) is inherited."""
+    return subprocess.run([sys.executable, "-m", "npae", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})},
+                          timeout=timeout)
+
+
+def check_json(answers, *extra, **kw):
+    """(exit code, the json document, stderr) of checking ``answers`` on the example course."""
+    proc = npae("check", answers, "--exercises", EXAMPLE_COURSE, "--format", "json", *extra,
+                **kw)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def check_here(capsys, answers, *extra, exercises=EXAMPLE_COURSE):
+    """The same through ``npae.cli.main`` in this process (the answers still run in their
+    own): (exit code, the json document, stderr)."""
+    args = ["check", str(answers), "--format", "json", *map(str, extra)]
+    if exercises is not None:
+        args += ["--exercises", str(exercises)]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out), err
+
+
+def by_name(doc):
+    return {e["name"]: e for e in doc["exercises"]}
+
+
+def assert_schema(doc):
+    """The json format: {"exercises": [{"name", "status", "message", "hint",
+    "max_rel_error", ...}], "passed": n, "total": n}."""
+    assert isinstance(doc["exercises"], list) and doc["total"] == len(doc["exercises"])
+    for e in doc["exercises"]:
+        assert isinstance(e["name"], str) and e["status"] in STATUSES
+        assert isinstance(e["message"], str) and isinstance(e["hint"], str)
+        assert e["max_rel_error"] is None or isinstance(e["max_rel_error"], float)
+        assert e["score"] == (e["points"] if e["status"] == "passed" else 0.0)
+    assert doc["passed"] == sum(e["status"] == "passed" for e in doc["exercises"])
+    assert doc["score"] == sum(e["score"] for e in doc["exercises"])
+
+
+# -------------------------------------------------------------------------------------------
+# course files
+# -------------------------------------------------------------------------------------------
+def test_a_minimal_exercise_gets_the_defaults():
+    ex = Exercise(name="double_grad", statement="d/dx of sum(x^2)\n\nReturn an array.",
+                  args=("x", "y"), wrt="x", objective=lambda inp: float((inp["x"] ** 2).sum()),
+                  reference=lambda inp: 2 * inp["x"],
+                  cases=lambda rng: [{"x": rng.standard_normal((3, 2)), "y": 1.0}])
+    assert ex.title == "d/dx of sum(x^2)" and ex.slide == ""
+    assert ex.points == 1 and ex.mistakes is None and ex.terms is None and ex.overlap is None
+    assert ex.batch_size(ex.generate()[0]) == 3                # the first axis
+    with pytest.raises(ValueError, match="reference"):
+        Exercise(name="f", statement="s", args=("x",), wrt="x", objective=len, cases=len)
+    with pytest.raises(ValueError, match="wrt='z'"):
+        Exercise(name="f", statement="s", args=("x",), wrt="z", objective=len, reference=len,
+                 cases=len)
+    with pytest.raises(ValueError, match="points"):
+        Exercise(name="f", statement="s", args=("x",), wrt="x", objective=len, reference=len,
+                 cases=len, points=-1)
+
+
+def test_a_course_file_registers_into_a_fresh_table():
+    before = list(EXERCISES)
+    course = load_course(EXAMPLE_COURSE)
+    assert list(course) == ["ridge_grad", "tanh_layer_grad"]
+    assert list(EXERCISES) == before                          # the built-ins are untouched
+    assert course["tanh_layer_grad"].points == 2 and course["tanh_layer_grad"].mistakes
+    assert course["ridge_grad"].title.startswith("Ridge regression")
+
+
+def test_broken_course_files_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "course.py"
+    cases = {"import numpy as np\nraise RuntimeError('unfinished')\n": "RuntimeError: unfinished",
+             "import numpy as np\n": "registers no exercise",
+             "from npae.exercises import Exercise, register\nregister(Exercise(name='f'))\n":
+                 "needs statement"}
+    for text, words in cases.items():
+        bad.write_text(text)
+        with pytest.raises(CourseFileError, match=words):
+            load_course(bad)
+        code = main(["check", str(COURSE / "right.py"), "--exercises", str(bad)])
+        _, err = capsys.readouterr()
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+    code = main(["exercises", "list", "--exercises", str(tmp_path / "nope.py")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "not found" in err
+
+
+def test_exercises_list_show_template_on_a_course_file(tmp_path, capsys):
+    assert main(["exercises", "list", "--exercises", str(EXAMPLE_COURSE)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("ridge_grad") and "[2 points]" in out
+    assert "linear_ae_grad_U" not in out
+    assert main(["exercises", "show", "tanh_layer_grad", "--exercises",
+                 str(EXAMPLE_COURSE)]) == 0
+    assert "def tanh_layer_grad(X, W, G):" in capsys.readouterr().out
+    assert main(["exercises", "show", "linear_ae_grad_U", "--exercises",
+                 str(EXAMPLE_COURSE)]) == 2
+    hw = tmp_path / "hw.py"
+    assert main(["exercises", "template", str(hw), "--exercises", str(EXAMPLE_COURSE)]) == 0
+    assert "--exercises" in capsys.readouterr().out
+    text = hw.read_text()
+    assert "def ridge_grad(X, y, w, lam):" in text and "def linear_ae_grad_U" not in text
+    assert "--exercises example_course.py" in text
+    code = main(["check", str(hw), "--exercises", str(EXAMPLE_COURSE)])
+    out = capsys.readouterr().out
+    assert code == 1 and out.count("MISSING") == 2 and "NotImplementedError" in out
+
+
+# -------------------------------------------------------------------------------------------
+# answers, each through the command line
+# -------------------------------------------------------------------------------------------
+def test_right_answers_pass_exit_0():
+    code, doc, _ = check_json(COURSE / "right.py")
+    assert_schema(doc)
+    assert code == 0 and doc["passed"] == doc["total"] == 2 and doc["error"] is None
+    assert doc["score"] == doc["max_score"] == 3.0
+    for e in doc["exercises"]:
+        assert e["status"] == "passed" and e["max_rel_error"] < 1e-5 and e["ref_error"] < 1e-12
+
+
+def test_a_catalogued_mistake_gets_its_hint():
+    code, doc, _ = check_json(COURSE / "mistake.py")
+    assert_schema(doc)
+    e = by_name(doc)
+    assert code == 1 and e["ridge_grad"]["status"] == "passed"
+    assert e["tanh_layer_grad"]["status"] == "wrong"
+    assert e["tanh_layer_grad"]["hint"].startswith("the derivative of tanh is missing")
+
+
+def test_an_endless_loop_is_stopped_and_the_rest_still_pass():
+    start = time.monotonic()
+    code, doc, _ = check_json(COURSE / "loops.py", "--timeout", "5")
+    elapsed = time.monotonic() - start
+    e = by_name(doc)
+    assert code == 1 and e["ridge_grad"]["status"] == "timeout"
+    assert "time limit of 5 s" in e["ridge_grad"]["message"]
+    assert e["tanh_layer_grad"]["status"] == "passed"         # in a fresh answer process
+    assert elapsed < 30, elapsed                               # 5 s plus start-ups, not hung
+
+
+def _alive(pid):
+    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(ln.startswith("State:") and "Z" in ln.split()[1] for ln in f)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to see processes")
+def test_a_timeout_kills_what_the_answer_started(tmp_path, monkeypatch, capsys):
+    """The whole process group goes: a helper process the answer started does not outlive
+    the check."""
+    pidfile = tmp_path / "pid.txt"
+    (tmp_path / "a.py").write_text(
+        "import os, subprocess, sys\n"
+        "def ridge_grad(X, y, w, lam):\n"
+        "    p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "    open(os.environ['NPAE_TEST_PIDFILE'], 'w').write(str(p.pid))\n"
+        "    while True:\n"
+        "        pass\n")
+    monkeypatch.setenv("NPAE_TEST_PIDFILE", str(pidfile))
+    code, doc, _ = check_here(capsys, tmp_path / "a.py", "--timeout", "4", "-e", "ridge_grad")
+    assert code == 1 and doc["exercises"][0]["status"] == "timeout"
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_an_import_that_never_ends_is_exit_2(tmp_path, capsys):
+    (tmp_path / "a.py").write_text("while True:\n    pass\n")
+    code, doc, err = check_here(capsys, tmp_path / "a.py", "--timeout", "2")
+    assert code == 2 and "time limit" in doc["error"] and "time limit" in err
+
+
+def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
+    """Started once for the whole run, and again only after a crash or a timeout."""
+    from npae.exercises import checker, isolation
+    starts = []
+    real = isolation.AnswerProcess.start
+
+    def counting(self):
+        starts.append(self.path)
+        return real(self)
+    monkeypatch.setattr(isolation.AnswerProcess, "start", counting)
+    course = load_course(EXAMPLE_COURSE)
+    results, _ = checker.check_answers(ANSWERS / "correct.py", ["linear_squared_error_grad",
+                                                                "psd_W_grad", "tied_weight_grad"])
+    assert [r.status for r in results] == ["PASS"] * 3 and len(starts) == 1
+    starts.clear()
+    results, _ = checker.check_answers(COURSE / "segfault.py", exercises=course)
+    assert [r.status for r in results] == ["CRASHED", "PASS"] and len(starts) == 2
+
+
+@pytest.mark.parametrize("fixture,crashed,passed,words", [
+    ("exits.py", "tanh_layer_grad", "ridge_grad", "exited with status 0"),
+    ("segfault.py", "ridge_grad", "tanh_layer_grad", "SIGSEGV"),
+])
+def test_an_answer_that_kills_its_process_is_crashed(fixture, crashed, passed, words):
+    code, doc, _ = check_json(COURSE / fixture)
+    assert_schema(doc)
+    e = by_name(doc)
+    assert code == 1 and e[crashed]["status"] == "crashed" and words in e[crashed]["message"]
+    assert e[passed]["status"] == "passed"
+
+
+def test_sys_exit_and_running_out_of_memory_are_crashes():
+    code, doc, _ = check_json(COURSE / "exhausts.py", "--memory-limit", "1024")
+    e = by_name(doc)
+    assert code == 1
+    assert e["ridge_grad"]["status"] == "crashed" and "sys.exit(3)" in e["ridge_grad"]["message"]
+    assert e["tanh_layer_grad"]["status"] == "crashed"
+    assert "MemoryError" in e["tanh_layer_grad"]["message"]
+
+
+def test_complex_and_string_results_are_errors_not_cast():
+    code, doc, _ = check_json(COURSE / "complex_result.py")
+    e = by_name(doc)
+    assert code == 1 and e["ridge_grad"]["status"] == "error"
+    assert "complex" in e["ridge_grad"]["message"]
+    assert e["tanh_layer_grad"]["status"] == "error"
+    assert "strings" in e["tanh_layer_grad"]["message"]
+
+
+def test_an_answer_that_changes_its_input_fails_naming_it():
+    code, doc, _ = check_json(COURSE / "mutates.py")
+    e = by_name(doc)
+    assert code == 1
+    assert e["ridge_grad"]["status"] == "error"
+    assert "changed its input 'y' in place" in e["ridge_grad"]["message"]
+    assert "changed its input 'G' in place" in e["tanh_layer_grad"]["message"]
+
+
+def test_patching_numpy_npae_and_builtins_changes_no_verdict(capsys):
+    code, doc, _ = check_json(COURSE / "patches.py")
+    assert code == 1
+    assert [e["status"] for e in doc["exercises"]] == ["wrong", "wrong"]
+    code = main(["check", str(COURSE / "patches.py"), "--exercises", str(EXAMPLE_COURSE)])
+    out = capsys.readouterr().out
+    assert code == 1 and "PASS" not in out                 # its print went nowhere
+
+
+def test_a_forged_reply_is_not_a_pass(capsys):
+    """An answer that writes its own reply on the checker's channel (claiming success, with
+    the right gradient for one input set of three) is a crash, never a pass."""
+    code, doc, _ = check_here(capsys, COURSE / "forges.py", "--timeout", "20")
+    e = by_name(doc)
+    assert code == 1 and e["ridge_grad"]["status"] == "crashed"
+    assert "malformed" in e["ridge_grad"]["message"]
+    assert e["tanh_layer_grad"]["status"] == "passed"
+
+
+def test_an_exercise_whose_own_code_fails_is_exit_2(tmp_path, capsys):
+    course = tmp_path / "course.py"
+    course.write_text(
+        "from npae.exercises import Exercise, register\n"
+        "register(Exercise(name='f', statement='s', args=('x',), wrt='x',\n"
+        "    objective=lambda inp: 1 / 0, reference=lambda inp: inp['x'],\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal(3)}]))\n")
+    (tmp_path / "a.py").write_text("def f(x):\n    return x\n")
+    code = main(["check", str(tmp_path / "a.py"), "--exercises", str(course)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "exercise 'f'" in err and "ZeroDivisionError" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_hard_coded_answer_fails_under_another_seed(tmp_path, monkeypatch, capsys):
+    """An answer that recorded its inputs (and the right gradients) on one run and replays
+    them passes only under the same seed. (The answer process inherits the environment.)"""
+    record = tmp_path / "record.npz"
+    monkeypatch.setenv("NPAE_TEST_SPY", str(record))
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
+    assert code == 0 and record.exists()
+    first = dict(np.load(record))
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
+    again = dict(np.load(record))
+    assert first.keys() == again.keys()
+    for k in first:                                       # same seed: the same inputs, bit for bit
+        assert first[k].tobytes() == again[k].tobytes(), k
+    monkeypatch.delenv("NPAE_TEST_SPY")
+    monkeypatch.setenv("NPAE_TEST_REPLAY", str(record))
+    code, doc, _ = check_here(capsys, COURSE / "spy.py", "--seed", "1")
+    assert code == 0                                      # the same inputs: the replay fits
+    code, doc, _ = check_json(COURSE / "spy.py", "--seed", "2",
+                              env={"NPAE_TEST_REPLAY": str(record)})
+    assert code == 1 and {e["status"] for e in doc["exercises"]} == {"wrong"}
+    code, doc, _ = check_here(capsys, COURSE / "spy.py")  # the default inputs
+    assert code == 1
+
+
+def test_seeds_choose_the_inputs_bit_for_bit():
+    for ex in list(EXERCISES.values())[:3] + list(load_course(EXAMPLE_COURSE).values()):
+        default, s7, s7b, s8 = ex.inputs(), ex.inputs(7), ex.inputs(7), ex.inputs(8)
+        for a, b, c, d, e in zip(default, s7, s7b, s8, ex.generate()):
+            for k in a:
+                if isinstance(a[k], np.ndarray):
+                    assert b[k].tobytes() == c[k].tobytes()      # same seed, same inputs
+                    assert a[k].tobytes() == e[k].tobytes()      # default: the fixed inputs
+                    assert not np.array_equal(b[k], d[k]) and not np.array_equal(a[k], b[k])
+
+
+# -------------------------------------------------------------------------------------------
+# formats, output, exit codes
+# -------------------------------------------------------------------------------------------
+def test_gradescope_results_have_the_documented_fields(tmp_path):
+    out = tmp_path / "results" / "results.json"
+    out.parent.mkdir()
+    proc = npae("check", COURSE / "mistake.py", "--exercises", EXAMPLE_COURSE, "--format",
+                "gradescope", "--output", out, "--seed", "3")
+    assert proc.returncode == 1 and proc.stdout == ""
+    doc = json.loads(out.read_text())
+    assert set(doc) >= {"score", "tests"} and isinstance(doc["score"], float)
+    assert doc["score"] == 1.0
+    assert [t["name"] for t in doc["tests"]] == ["ridge_grad", "tanh_layer_grad"]
+    for t in doc["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "output", "status"}
+        assert t["status"] in ("passed", "failed") and isinstance(t["output"], str)
+        assert isinstance(t["score"], float) and isinstance(t["max_score"], float)
+    ridge, tanh = doc["tests"]
+    assert (ridge["score"], ridge["max_score"], ridge["status"]) == (1.0, 1.0, "passed")
+    assert (tanh["score"], tanh["max_score"], tanh["status"]) == (0.0, 2.0, "failed")
+    assert "derivative of tanh is missing" in tanh["output"]
+    assert [p.name for p in out.parent.iterdir()] == ["results.json"]   # no temporary left
+
+
+def test_exit_2_when_the_check_cannot_run(tmp_path, capsys):
+    proc = npae("check", tmp_path / "missing.py")          # the process's own exit status
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
+    cases = [
+        (["check", COURSE / "right.py", "--exercises", EXAMPLE_COURSE, "--timeout", "0"],
+         "--timeout"),
+        (["check", COURSE / "right.py", "--no-such-option"], "unrecognized arguments"),
+        (["check", COURSE / "right.py", "--exercises", EXAMPLE_COURSE, "-e", "nope"],
+         "no exercise named 'nope'"),
+        (["check", tmp_path / "missing.py", "--exercises", EXAMPLE_COURSE], "not found"),
+        (["check", COURSE / "syntax_error.py", "--exercises", EXAMPLE_COURSE],
+         "SyntaxError"),
+        (["check", COURSE / "right.py", "--exercises", tmp_path / "nope.py"], "not found"),
+    ]
+    for args, words in cases:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:                          # argparse's usage errors
+            code = exc.code
+        _, err = capsys.readouterr()
+        assert code == 2, (args, err)
+        assert words in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_unimportable_file_still_gets_a_json_report(capsys):
+    code, doc, err = check_here(capsys, COURSE / "syntax_error.py")
+    assert code == 2 and "SyntaxError" in doc["error"] and "line 3" in doc["error"]
+    assert_schema(doc)
+    assert {e["status"] for e in doc["exercises"]} == {"error"}
+
+
+def test_check_all_entries_and_gradcheck_all(tmp_path, capsys):
+    course = tmp_path / "big_course.py"
+    course.write_text(
+        "import numpy as np\nfrom npae.exercises import Exercise, register\n"
+        "register(Exercise(name='square_grad', statement='d/dx sum(x^2)', args=('x',),\n"
+        "    wrt='x', objective=lambda inp: float((inp['x'] ** 2).sum()),\n"
+        "    reference=lambda inp: 2 * inp['x'],\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal((20, 20))}]))\n")
+    answer = tmp_path / "a.py"
+    answer.write_text("def square_grad(x):\n    return x\n")
+    main(["check", str(answer), "--exercises", str(course), "-v"])
+    assert "256/400 entries (sampled)" in capsys.readouterr().out
+    main(["check", str(answer), "--exercises", str(course), "-v", "--all"])
+    assert "400/400 entries" in capsys.readouterr().out
+    (tmp_path / "f.py").write_text("def f(x):\n    return float((x ** 2).sum())\n"
+                                   "def g(x):\n    return 2 * x\n")
+    spec = str(tmp_path / "f.py")
+    assert main(["gradcheck", f"{spec}:f", "--grad", f"{spec}:g", "--shape", "20,20"]) == 0
+    assert "(sampled)" in capsys.readouterr().out
+    assert main(["gradcheck", f"{spec}:f", "--grad", f"{spec}:g", "--shape", "20,20",
+                 "--all"]) == 0
+    assert "400/400 entries" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------------------------------
+# the lecture's classic mistakes, each with its shipped wrong answer
+# -------------------------------------------------------------------------------------------
+CLASSIC = [
+    ("wrong_squared_error_chain.py", "sigmoid_cross_entropy_grad", "squared-error chain"),
+    ("wrong_squared_error_chain.py", "tied_weight_grad", "squared-error chain"),
+    ("wrong_sigmoid_forgotten.py", "sigmoid_cross_entropy_grad",
+     "sigmoid's derivative x_hat (1 - x_hat) is missing"),
+    ("wrong_sigmoid_forgotten.py", "tied_weight_grad", "lacks the sigmoid's derivative"),
+    ("wrong_sigmoid_forgotten.py", "psd_W_grad", "sigma (1 - sigma) is missing"),
+    ("wrong_sigmoid_twice.py", "tied_weight_grad", "h (1 - h) twice"),
+    ("wrong_sigmoid_twice.py", "psd_W_grad", "applied twice"),
+    ("wrong_kernel_flip.py", "conv2d_grad_input", "the kernel is flipped"),
+    ("wrong_kernel_flip.py", "conv2d_grad_weight", "the weight gradient is flipped"),
+    ("wrong_pool_spread.py", "maxpool2d_backward", "spread over the whole window"),
+    ("wrong_other.py", "maxpool2d_backward", "averaged over the window"),
+    ("wrong_no_1m2h.py", "contractive_grad_W", "(1 - 2h) is missing"),
+    ("wrong_no_1m2h.py", "contractive_grad_b", "(1 - 2h) is missing"),
+    ("wrong_missing_term.py", "tied_weight_grad",
+     "'decoder term (W^T in a_hat = c + W^T h)' is missing"),
+    ("wrong_missing_other_term.py", "tied_weight_grad",
+     "'encoder term (W in a = b + W x)' is missing"),
+]
+
+
+@pytest.fixture(scope="module")
+def classic_results(tmp_path_factory):
+    """fixture file -> {exercise: json entry}, each file checked once by ``npae check``."""
+    out, folder = {}, tmp_path_factory.mktemp("classic")
+    for fixture in sorted({f for f, _, _ in CLASSIC}):
+        names = [n for f, n, _ in CLASSIC if f == fixture]
+        path = folder / f"{fixture}.json"
+        code = main(["check", str(ANSWERS / fixture), "--format", "json", "--output",
+                     str(path), *[a for n in names for a in ("-e", n)]])
+        assert code == 1
+        out[fixture] = by_name(json.loads(path.read_text()))
+    return out
+
+
+@pytest.mark.parametrize("fixture,name,words", CLASSIC, ids=[f"{f[6:-3]}-{n}"
+                                                             for f, n, _ in CLASSIC])
+def test_each_classic_mistake_gets_its_own_hint(classic_results, fixture, name, words):
+    e = classic_results[fixture][name]
+    assert e["status"] == "wrong", e
+    assert words in e["hint"], e["hint"]
+    others = [w for f, n, w in CLASSIC if n == name and w != words]
+    assert not any(w in e["hint"] for w in others), e["hint"]     # its own hint, not another's
