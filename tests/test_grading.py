@@ -461,3 +461,26 @@ def test_each_classic_mistake_gets_its_own_hint(classic_results, fixture, name, 
     assert words in e["hint"], e["hint"]
     others = [w for f, n, w in CLASSIC if n == name and w != words]
     assert not any(w in e["hint"] for w in others), e["hint"]     # its own hint, not another's
+
+
+def test_inputs_that_sit_on_kinks_are_not_a_pass(tmp_path, capsys):
+    """An exercise whose every checked entry sits on a kink verifies nothing: the right
+    subgradient is not passed (status error, saying why), a wrong one is still wrong."""
+    course = tmp_path / "course.py"
+    course.write_text(
+        "import numpy as np\n"
+        "from npae.exercises import Exercise, register\n"
+        "register(Exercise(name='l1_grad', statement='dL/dx of L = sum |x|', args=('x',),\n"
+        "    wrt='x', objective=lambda inp: float(np.abs(inp['x']).sum()),\n"
+        "    reference=lambda inp: np.sign(inp['x']),\n"
+        "    cases=lambda rng: [{'x': np.zeros(4)}]))\n")
+    (tmp_path / "right.py").write_text("import numpy as np\n"
+                                       "def l1_grad(x):\n    return np.sign(x)\n")
+    (tmp_path / "wrong.py").write_text("import numpy as np\n"
+                                       "def l1_grad(x):\n    return np.full(x.shape, 3.0)\n")
+    code, doc, _ = check_here(capsys, tmp_path / "right.py", exercises=course)
+    assert_schema(doc)
+    e = by_name(doc)["l1_grad"]
+    assert code == 1 and e["status"] == "error" and "kink" in e["message"]
+    code, doc, _ = check_here(capsys, tmp_path / "wrong.py", exercises=course)
+    assert code == 1 and by_name(doc)["l1_grad"]["status"] == "wrong"

@@ -525,9 +525,10 @@ def _pool_reference(inp):
 
 def _pool_cases(rng):
     out = []
-    # (k 2, s 1) is the lecture's second pooling layer; (k 2, s 2) its first
+    # (k 2, s 1) is the lecture's second pooling layer; (k 2, s 2) its first; (k 2, s 3)
+    # leaves rows and columns in no window, whose gradient is 0
     for N, C, H, Wd, k, s in [(3, 2, 5, 5, 2, 1), (1, 1, 4, 4, 2, 2), (2, 3, 5, 4, 3, 2),
-                              (1, 2, 6, 6, 3, 3), (3, 1, 3, 3, 2, 1)]:
+                              (1, 2, 6, 6, 3, 3), (3, 1, 3, 3, 2, 1), (2, 2, 7, 8, 2, 3)]:
         size = N * C * H * Wd
         # distinct values 0.1 apart: no ties, and no finite-difference step crosses a kink
         x = (rng.permutation(size) - size / 2) * 0.1 + rng.uniform(-0.02, 0.02, size)
@@ -552,7 +553,7 @@ hands the layer the upstream gradient g = dL/dy (N, C, Ho, Wo); take L = sum(g *
 inputs have no ties, so every window has a single winner.
 
 Return dL/dx, an array of x's shape (N, C, H, W). (With s < k the windows overlap and one
-entry can win several windows.)""",
+entry can win several windows; with s > k some entries lie in no window at all.)""",
     args=("x", "g", "kernel_size", "stride"), wrt="x",
     objective=_pool_objective, reference=_pool_reference,
     overlap=lambda inp: _coverage(inp["x"].shape, inp["kernel_size"], inp["stride"], 0,
