@@ -18,17 +18,10 @@ import os
 import numpy as np
 
 from ._io import atomic_savez
-from ._validation import NonFiniteError, check_param
+from ._validation import check_param
+from .exceptions import NonFiniteError, TrainingDiverged
 
 __all__ = ["fit_loop", "iterate_minibatches", "TrainingDiverged"]
-
-
-class TrainingDiverged(FloatingPointError, ValueError):
-    """The training loss became NaN or infinite (usually: the learning rate is too large).
-
-    Also a ValueError: like any other refusal of what ``fit`` was given (here a learning
-    rate or a data scale the optimisation cannot survive), ``except ValueError`` catches it.
-    """
 
 
 def iterate_minibatches(n, batch_size, rng=None, shuffle=True):

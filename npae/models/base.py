@@ -12,50 +12,23 @@ import inspect
 import json
 import numbers
 import os
-import sys
 
 import numpy as np
 
 from .. import __version__
 from .._io import atomic_savez
 from .._validation import as_float_array
+from ..exceptions import NotFittedError, not_fitted_error
 
 __all__ = ["BaseEstimator", "GradientModelMixin", "NotFittedError", "check_is_fitted", "load"]
 
 _FORMAT = "npae-model-1"
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a model is used before ``fit`` (same bases as scikit-learn's)."""
-
-
 def check_is_fitted(estimator, attribute):
     if not hasattr(estimator, attribute):
-        raise _not_fitted_error()(f"This {type(estimator).__name__} instance is not fitted "
-                                  "yet; call fit(X) before using it")
-
-
-def _not_fitted_error():
-    """npae's NotFittedError; once scikit-learn is loaded, also an instance of its own.
-
-    Code that mixes the two libraries (pipelines, ``except NotFittedError`` written for
-    scikit-learn) then catches npae's error too. scikit-learn is only looked up among the
-    modules already imported, never imported here.
-    """
-    sk = sys.modules.get("sklearn.exceptions")
-    if sk is None:
-        return NotFittedError
-    cls = _SKLEARN_NOT_FITTED.get(sk.NotFittedError)
-    if cls is None:
-        cls = type("NotFittedError", (NotFittedError, sk.NotFittedError),
-                   {"__module__": __name__, "__doc__": NotFittedError.__doc__,
-                    # pickles as npae's own class (this one has no importable name)
-                    "__reduce__": lambda self: (NotFittedError, self.args)})
-        _SKLEARN_NOT_FITTED[sk.NotFittedError] = cls
-    return cls
-
-
-_SKLEARN_NOT_FITTED = {}
+        raise not_fitted_error()(f"This {type(estimator).__name__} instance is not fitted "
+                                 "yet; call fit(X) before using it")
 
 
 class BaseEstimator:
