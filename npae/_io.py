@@ -48,7 +48,7 @@ def _target_mode(path):
 
 def atomic_savez(path, **arrays):
     """``np.savez`` to ``path`` atomically (no pickled objects: plain arrays only)."""
-    for k, v in arrays.items():
+    for name, v in arrays.items():
         if np.asarray(v).dtype == object:
-            raise TypeError(f"array {k!r} has dtype object; npae files hold plain arrays only")
+            raise TypeError(f"array {name!r} has dtype object; npae files hold plain arrays only")
     return atomic_write(path, lambda f: np.savez(f, **arrays))

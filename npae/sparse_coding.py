@@ -26,8 +26,9 @@ S_t(v) = sign(v) max(|v| - t, 0):
     (4)  z <- S_{lam/lipschitz}( y - grad f(y) / lipschitz )
 
 ISTA takes y = the previous z. FISTA (Beck & Teboulle, 2009) extrapolates,
-y = z_k + (t_k - 1)/t_{k+1} (z_k - z_{k-1}), t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2, and
-restarts the momentum (t = 1) whenever it points uphill, (y - z_{k+1}) . (z_{k+1} - z_k) > 0
+y = z_i + (t_i - 1)/t_{i+1} (z_i - z_{i-1}), t_{i+1} = (1 + sqrt(1 + 4 t_i^2)) / 2 (i counts
+iterations), and restarts the momentum (t = 1) whenever it points uphill,
+(y - z_{i+1}) . (z_{i+1} - z_i) > 0
 (O'Donoghue & Candes, 2015).
 
 Stopping: the duality gap. (1) is a lasso with the stacked dictionary [D; I] and target

@@ -34,8 +34,8 @@ def iterate_minibatches(n, batch_size, rng=None, shuffle=True):
 def _diverged(params, saved, epoch, what, history):
     """Put the parameters back as the epoch found them (a failed fit leaves no NaN or inf
     weights behind) and raise the error that says where and what to do."""
-    for k, v in params.items():
-        v[...] = saved[k]
+    for name, v in params.items():
+        v[...] = saved[name]
     last = (f" (mean loss of epoch {epoch}: {history['loss'][-1]:.4g})"
             if history["loss"] else "")
     raise TrainingDiverged(
@@ -45,8 +45,8 @@ def _diverged(params, saved, epoch, what, history):
 
 
 def _save_checkpoint(path, params, optimizer, epoch, history, rng):
-    arrays = {f"param/{k}": v for k, v in params.items()}
-    arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    arrays = {f"param/{name}": v for name, v in params.items()}
+    arrays.update({f"optim/{name}": v for name, v in optimizer.state_dict().items()})
     arrays["epoch"] = np.array(epoch)
     for key, values in history.items():
         arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64)
@@ -109,7 +109,7 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     stepped = False
     try:
         for epoch in range(start, n_epochs):
-            saved = {k: v.copy() for k, v in params.items()}
+            saved = {name: v.copy() for name, v in params.items()}
             total = 0.0
             for idx in iterate_minibatches(n, batch_size, rng, shuffle):
                 try:

@@ -3,9 +3,11 @@
 Shapes, argument meanings, weight layouts and output-size rules are PyTorch's, so a student
 can hold a layer next to ``torch.nn`` and compare shapes or load weights (NCHW tensors):
 
-    Conv2d           W (out, in, kH, kW)    H_out = floor((H + 2p - d (k - 1) - 1) / s) + 1
-    ConvTranspose2d  W (in, out, kH, kW)    H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1
-    MaxPool2d        no parameters          H_out = floor((H + 2p - k) / s) + 1
+    Conv2d           W (out, in, kH, kW)    H_out = floor((H + 2p - d (kH - 1) - 1) / s) + 1
+    ConvTranspose2d  W (in, out, kH, kW)    H_out = (H - 1) s - 2p + d (kH - 1) + output_padding + 1
+    MaxPool2d        no parameters          H_out = floor((H + 2p - kH) / s) + 1
+
+(kH, kW: the ``kernel_size``; s the stride, p the padding, d the dilation; widths alike.)
 
 The maths (equations (1)-(5)) and the fast loops live in ``npae.nn.kernels``; this module
 holds the shape logic, the checks and the layer contract of ``npae.nn.base`` (``forward``
@@ -181,7 +183,7 @@ class Conv2d(_ConvNd):
                          bias, rng, dtype)
 
     def _out_hw(self, shape):
-        out = tuple(kernels.conv_output_size(n, k, s, p, d) for n, k, s, p, d in
+        out = tuple(kernels.conv_output_size(n, ks, s, p, d) for n, ks, s, p, d in
                     zip(shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
         a = {"height": 0, "width": 1}
         return self._check_out(shape, out, lambda ax: (
@@ -238,11 +240,11 @@ class ConvTranspose2d(_ConvNd):
                                  "value adds rows no input position ever reaches")
 
     def _out_hw(self, shape):
-        out = tuple(kernels.conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d
+        out = tuple(kernels.conv_transpose_output_size(n, ks, s, p, op, d) for n, ks, s, p, op, d
                     in zip(shape[2:], self.kernel_size, self.stride, self.padding,
                            self.output_padding, self.dilation))
         return self._check_out(shape, out, lambda ax: (
-            "the padding 2p removes more than (H - 1) s + d (k - 1) + output_padding + 1"))
+            "the padding 2p removes more than (H - 1) s + d (kH - 1) + output_padding + 1"))
 
     def backward(self, dout):
         """With y = b + W^T x (W^T: the adjoint of the convolution by W) and g = dL/dy:
@@ -276,14 +278,14 @@ class MaxPool2d(_Spatial):
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
-        for axis, p, k in zip(("height", "width"), self.padding, self.kernel_size):
-            if 2 * p > k:
+        for axis, p, ks in zip(("height", "width"), self.padding, self.kernel_size):
+            if 2 * p > ks:
                 raise ValueError(f"padding ({axis}) = {p} must be at most half the kernel "
-                                 f"size ({k}), as in PyTorch; otherwise a window could lie "
+                                 f"size ({ks}), as in PyTorch; otherwise a window could lie "
                                  "entirely in the padding")
 
     def _out_hw(self, shape):
-        out = tuple(kernels.conv_output_size(n, k, s, p) for n, k, s, p in
+        out = tuple(kernels.conv_output_size(n, ks, s, p) for n, ks, s, p in
                     zip(shape[2:], self.kernel_size, self.stride, self.padding))
         a = {"height": 0, "width": 1}
         return self._check_out(shape, out, lambda ax: (

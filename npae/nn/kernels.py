@@ -101,13 +101,13 @@ def batch_last(a):
 # ------------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _forward_taps(n_out, n_in, k, s, pad, d):
+def _forward_taps(n_out, n_in, kernel_size, s, pad, d):
     """For each output index p: the offsets i and input indices h = p s + i d - pad in range."""
-    ti = np.zeros((n_out, k), np.int64)
-    th = np.zeros((n_out, k), np.int64)
+    ti = np.zeros((n_out, kernel_size), np.int64)
+    th = np.zeros((n_out, kernel_size), np.int64)
     nt = np.zeros(n_out, np.int64)
     for p in range(n_out):
-        for i in range(k):
+        for i in range(kernel_size):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
                 ti[p, nt[p]] = i
@@ -117,13 +117,13 @@ def _forward_taps(n_out, n_in, k, s, pad, d):
 
 
 @njit(cache=True)
-def _adjoint_taps(n_in, n_out, k, s, pad, d):
+def _adjoint_taps(n_in, n_out, kernel_size, s, pad, d):
     """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out."""
-    ti = np.zeros((n_in, k), np.int64)
-    tp = np.zeros((n_in, k), np.int64)
+    ti = np.zeros((n_in, kernel_size), np.int64)
+    tp = np.zeros((n_in, kernel_size), np.int64)
     nt = np.zeros(n_in, np.int64)
     for p in range(n_out):
-        for i in range(k):
+        for i in range(kernel_size):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
                 ti[h, nt[h]] = i
@@ -209,13 +209,13 @@ def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
 
 
 @njit(cache=True)
-def _offset_taps(n_out, n_in, k, s, pad, d):
+def _offset_taps(n_out, n_in, kernel_size, s, pad, d):
     """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
     that it pairs (those with 0 <= h < n_in)."""
-    tp = np.zeros((k, n_out), np.int64)
-    th = np.zeros((k, n_out), np.int64)
-    nt = np.zeros(k, np.int64)
-    for i in range(k):
+    tp = np.zeros((kernel_size, n_out), np.int64)
+    th = np.zeros((kernel_size, n_out), np.int64)
+    nt = np.zeros(kernel_size, np.int64)
+    for i in range(kernel_size):
         for p in range(n_out):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
@@ -290,18 +290,18 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
                     w = q * sw + j - pw
                     if w < 0 or w >= Wd:
                         continue
-                    k = h * Wd + w
+                    flat = h * Wd + w
                     if first:
                         for n in range(N):
                             y_[c, p, q, n] = x_[c, h, w, n]
-                            arg_[c, p, q, n] = k
+                            arg_[c, p, q, n] = flat
                         first = False
                     else:
                         for n in range(N):
                             v = x_[c, h, w, n]
                             if v > y_[c, p, q, n]:  # strict: a tie keeps the earlier position
                                 y_[c, p, q, n] = v
-                                arg_[c, p, q, n] = k
+                                arg_[c, p, q, n] = flat
     return y_, arg_
 
 
@@ -465,9 +465,9 @@ def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
     x_pad = _pad(x, kernel, stride, padding, (1, 1), out_hw, fill=-np.inf)
     views = np.stack([x_pad[_window(i, j, stride, (1, 1), out_hw)]
                       for i in range(kernel[0]) for j in range(kernel[1])], axis=-1)
-    k = np.argmax(views, axis=-1)
-    y = np.take_along_axis(views, k[..., None], axis=-1)[..., 0]
-    i, j = np.divmod(k, kernel[1])
+    best = np.argmax(views, axis=-1)
+    y = np.take_along_axis(views, best[..., None], axis=-1)[..., 0]
+    i, j = np.divmod(best, kernel[1])
     h = np.arange(out_hw[0])[:, None] * stride[0] + i - padding[0]
     w = np.arange(out_hw[1])[None, :] * stride[1] + j - padding[1]
     return y, h * Wd + w
