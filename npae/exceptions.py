@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["DataTypeError", "NonFiniteError", "NotFittedError", "TrainingDiverged"]
+__all__ = ["DataTypeError", "FileFormatError", "NonFiniteError", "NotFittedError",
+           "TrainingDiverged"]
 
 
 class DataTypeError(TypeError, ValueError):
@@ -18,6 +19,12 @@ class DataTypeError(TypeError, ValueError):
     A TypeError by nature; also a ValueError because that is what numpy and scikit-learn
     raise for such data, so code written against either catches npae's error too.
     """
+
+
+class FileFormatError(ValueError):
+    """A file that is not what npae expected: not an npae file at all, damaged, truncated,
+    or holding arrays that do not fit the model (wrong shape, NaN or inf). The message names
+    the file and, where one is at fault, the array."""
 
 
 class NonFiniteError(ValueError):
