@@ -104,8 +104,11 @@ __all__ = ["sparse_encode", "soft_threshold"]
 
 
 def soft_threshold(v, t):
-    """S_t(v) = sign(v) max(|v| - t, 0), the proximal operator of t ||.||_1."""
-    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+    """S_t(v) = sign(v) max(|v| - t, 0), the proximal operator of t ||.||_1.
+
+    Thresholded entries are +0.0, as the kernels write them (sign(v) * 0 alone would give
+    -0.0 for negative v; adding 0.0 turns -0.0 into +0.0 and changes nothing else)."""
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0) + 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +344,13 @@ def _gram_problem(X, D, h):
 
 
 def _solve_gram(H, C, sq, Z0, lam, solver, tol, max_iter, backend):
+    # finite inputs can still overflow here (atoms or samples near 1e154 square to inf);
+    # the solvers assume finite numbers, so say so instead of returning garbage
+    for name, v in (("D^T D", H), ("D^T x (+ h)", C), ("||x||^2 (+ ||h||^2)", sq)):
+        if not np.isfinite(v).all():
+            raise ValueError(f"sparse coding: {name} overflowed to inf or NaN; the data or the "
+                             "dictionary is too large in magnitude (squares must stay below "
+                             "1.8e308): rescale X, D (or h) first, e.g. to unit scale")
     Z0 = np.ascontiguousarray(Z0)
     # the eigensolve (O(m^3)) gives FISTA's step (3) and, for lam = 0 only, the bound's mu;
     # CD needs no step, so with lam > 0 it skips it
