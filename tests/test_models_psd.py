@@ -8,29 +8,17 @@ from conftest import require_shared
 from npae.gradcheck import numerical_gradient
 from npae.models import PSD, NotFittedError, PredictiveSparseDecomposition
 from npae.models.psd import sparse_encode
+from test_sparse_coding import _digits
 
 
 # ---------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------
 
-def _digits(n, seed=0):
-    """Real-looking digit images, (n, d) in [0, 1]: npae's synthetic digits (28x28) if
-    available, else scikit-learn's 8x8 optdigits scans."""
-    try:
-        from npae.data import synthetic_digits
-    except ImportError:
-        from sklearn.datasets import load_digits
-        X = load_digits().data / 16.0
-        return X[np.random.default_rng(seed).permutation(len(X))[:n]]
-    return synthetic_digits(n, seed=seed)[0].reshape(n, -1)
-
-
 @pytest.fixture(scope="module")
 def small_digits():
     X = _digits(200, seed=1)
     return X
-
 
 
 # ---------------------------------------------------------------------------------------------
