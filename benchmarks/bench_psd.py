@@ -87,7 +87,7 @@ def objective(X, D, Z, lam):
 
 def calibrate_lam(X, D, target_nnz):
     """The penalty giving about ``target_nnz`` non-zeros per code (bisection in log lam)."""
-    from npae.models.psd import sparse_encode
+    from npae.sparse_coding import sparse_encode
     lo, hi = 1e-3, 2.0 * np.abs(X @ D).max()      # lam >= 2 max|D^T x| gives z = 0
     for _ in range(25):
         mid = np.sqrt(lo * hi)
@@ -99,7 +99,7 @@ def calibrate_lam(X, D, target_nnz):
 def bench_z_step(X, D, label, repeat, lars, targets=(10, 100)):
     from sklearn.decomposition import sparse_encode as sk_sparse_encode
 
-    from npae.models.psd import sparse_encode
+    from npae.sparse_coding import sparse_encode
     for solver in ("cd", "fista"):      # compile the Numba kernels outside the timings
         sparse_encode(X[:5], D, 1.0, solver=solver)
     print(f"\n== z-step, encoder term off: {X.shape[0]} x {X.shape[1]} images, "

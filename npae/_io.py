@@ -1,24 +1,48 @@
-"""Atomic file writes: a save that is interrupted leaves the previous file intact."""
+"""npae's files: atomic writes, and reads that say what a damaged or foreign file is.
+
+A save writes a temporary ``.npae-*.tmp`` file beside its target and renames it over the
+target, so readers see the old file or the new one, never half of one. A save killed
+midway leaves its temporary file behind; the next save to the same folder removes every
+such file whose writer is gone (each writer holds an advisory lock on its own temporary
+file while it writes; a lock that can be taken belongs to a dead writer). Nothing ever
+loads a temporary file.
+"""
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 
 import numpy as np
 
-__all__ = ["atomic_savez", "atomic_write"]
+from .exceptions import FileFormatError
+
+try:  # POSIX advisory locks; elsewhere stale files are recognised by their age alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = ["atomic_savez", "atomic_write", "read_npz", "remove_stale_temporaries",
+           "TMP_PREFIX", "TMP_SUFFIX"]
+
+TMP_PREFIX, TMP_SUFFIX = ".npae-", ".tmp"
+#: without locks (Windows), a temporary file this old (seconds) belongs to a dead save
+_STALE_AGE = 3600.0
 
 
 def atomic_write(path, write):
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     ``os.replace`` is atomic on POSIX and Windows: readers see the old file or the new one,
-    never half of one, and a crash mid-write leaves only a stray temporary file.
+    never half of one. Stale temporary files of earlier, interrupted saves to the same
+    folder are removed first.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=directory)
+    remove_stale_temporaries(directory)
+    fd, tmp = _locked_temporary(directory)
     try:
         # mkstemp creates the file private (0600); give it the mode a plain open() would
         # (or keep the mode of the file it replaces), so a saved figure stays readable
@@ -27,7 +51,11 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if fcntl is not None:
+                # renamed while still open and locked: a cleaner never sees it unlocked
+                os.replace(tmp, path)
+        if fcntl is None:  # pragma: no cover - Windows cannot rename an open file
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -35,6 +63,51 @@ def atomic_write(path, write):
             pass
         raise
     return path
+
+
+def _locked_temporary(directory):
+    """(fd, name) of a new temporary file in ``directory``, locked by this process.
+
+    A cleaner in another process may take the lock between ``mkstemp`` and ``flock`` and
+    unlink the file; the link count then reads 0 and a fresh file is made.
+    """
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=directory)
+        if fcntl is None:  # pragma: no cover
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)
+
+
+def remove_stale_temporaries(directory):
+    """Delete the ``.npae-*.tmp`` files in ``directory`` that no running save is writing.
+    Returns the paths removed."""
+    removed = []
+    for tmp in glob.glob(os.path.join(glob.escape(directory), TMP_PREFIX + "*" + TMP_SUFFIX)):
+        try:
+            if fcntl is None:  # pragma: no cover
+                if time.time() - os.stat(tmp).st_mtime > _STALE_AGE:
+                    os.unlink(tmp)
+                    removed.append(tmp)
+                continue
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live save holds it
+        try:
+            os.unlink(tmp)
+            removed.append(tmp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _target_mode(path):
@@ -48,7 +121,39 @@ def _target_mode(path):
 
 def atomic_savez(path, **arrays):
     """``np.savez`` to ``path`` atomically (no pickled objects: plain arrays only)."""
-    for k, v in arrays.items():
+    for name, v in arrays.items():
         if np.asarray(v).dtype == object:
-            raise TypeError(f"array {k!r} has dtype object; npae files hold plain arrays only")
+            raise TypeError(f"array {name!r} has dtype object; npae files hold plain arrays only")
     return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def read_npz(path, what="an npae file"):
+    """Every array of the .npz at ``path``, as a dict, read without pickle.
+
+    A missing file raises FileNotFoundError; anything that is not a complete .npz archive
+    (another kind of file, a truncated or damaged save, a temporary file of an interrupted
+    save) raises ``FileFormatError`` (a ValueError) naming the file and saying what it is
+    not. ``what`` names the kind of file expected ("an npae model file", "a checkpoint").
+    """
+    path = os.fspath(path)
+    base = os.path.basename(path)
+    if base.startswith(TMP_PREFIX) and base.endswith(TMP_SUFFIX):
+        raise FileFormatError(f"{path!r} is the temporary file of an interrupted npae save, "
+                              f"not {what}; load the file that save was writing")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head not in _ZIP_MAGIC:
+        kind = ("a single .npy array, no npae header" if head.startswith(b"\x93NUM") else
+                "an empty file" if not head else f"not a .npz archive: it starts {head!r}")
+        raise FileFormatError(f"{path!r} is not {what} ({kind}; npae writes .npz archives); "
+                              "check the path")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {name: f[name] for name in f.files}
+    except Exception as exc:  # BadZipFile, EOFError, a bad CRC, a damaged .npy header ...
+        raise FileFormatError(f"{path!r} is damaged or truncated (an interrupted copy or "
+                              f"save?), not {what} npae can read: {type(exc).__name__}: "
+                              f"{exc}") from None

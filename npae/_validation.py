@@ -10,16 +10,10 @@ import sys
 
 import numpy as np
 
+from .exceptions import DataTypeError, NonFiniteError
+
 __all__ = ["as_float_array", "check_finite", "check_shape", "check_param", "DataTypeError",
            "NonFiniteError", "max_magnitude"]
-
-
-class DataTypeError(TypeError, ValueError):
-    """Input whose values are of the wrong kind (complex, object, strings, sparse).
-
-    A TypeError by nature; also a ValueError because that is what numpy and scikit-learn
-    raise for such data, so code written against either catches npae's error too.
-    """
 
 
 def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_empty=False,
@@ -95,19 +89,6 @@ def max_magnitude(dtype):
     it the arithmetic overflows and silently turns into inf or NaN.
     """
     return float(np.finfo(dtype).max) ** 0.25
-
-
-class NonFiniteError(ValueError):
-    """An array holds NaN or inf, or values so large that computing with them overflows.
-    ``name`` is the array's name in the message.
-
-    Its own class so that the training loop can tell an overflow inside a diverging model
-    (weights grown huge) from any other ValueError and report it as divergence.
-    """
-
-    def __init__(self, message, name=None):
-        super().__init__(message)
-        self.name = name
 
 
 def _is_sparse(X):

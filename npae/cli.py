@@ -398,20 +398,39 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
+    """Exit 2, one line on stderr, for what the user must fix before a run can start or go
+    on: an --out that is a file, a damaged checkpoint (a usage error, like argparse's)."""
     import os
+
+    from .exceptions import FileFormatError
     if args.epochs < 1:
         raise ValueError(f"--epochs={args.epochs} must be at least 1")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        return _usage_error(f"--out {args.out} is an existing file, not a folder; name a "
+                            "folder (it is created if missing) for the checkpoint, model and "
+                            "figures")
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     if os.path.exists(checkpoint) and not args.resume:
         raise ValueError(f"{checkpoint} exists: pass --resume to continue that run, or choose "
                          "another --out (the old run is never overwritten)")
     run = _conv_run if args.model == "conv" else _dense_run
-    model = run(args, epochs=args.epochs, n_train=args.n_train, n_test=None,
-                checkpoint=checkpoint, resume=args.resume, batch_size=args.batch_size,
-                lr=args.lr)
+    try:
+        if args.resume and os.path.exists(checkpoint):
+            from ._io import read_npz
+            read_npz(checkpoint, "a checkpoint")   # a damaged file: say so before loading data
+        model = run(args, epochs=args.epochs, n_train=args.n_train, n_test=None,
+                    checkpoint=checkpoint, resume=args.resume, batch_size=args.batch_size,
+                    lr=args.lr)
+    except FileFormatError as exc:
+        return _usage_error(f"{exc} (delete it to start afresh, or choose another --out)")
     path = model.save(os.path.join(args.out, "model.npz"))
     print(f"saved the trained model to {path} (load it with npae.load)")
     return 0
+
+
+def _usage_error(message):
+    print(f"npae train: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _add_pca(sub):

@@ -7,9 +7,30 @@ A model hands the loop three things and keeps its maths to itself:
 * optionally ``val_loss(X)`` -> float, evaluated on held-out data after each epoch.
 
 The loop shuffles, cuts mini-batches, steps the optimiser, records ``history`` (mean training
-loss per epoch and the validation loss), shows a tqdm bar with the running loss, stops with a
-clear error if the loss stops being finite, and writes an atomic .npz checkpoint after each
-epoch that ``resume=True`` continues from.
+loss per epoch and the validation loss), shows a tqdm bar with the running loss, and writes
+an atomic .npz checkpoint after each epoch that ``resume=True`` continues from.
+
+Divergence. The same rules stop every model and optimiser, with ``TrainingDiverged`` (what
+happened, in which epoch, what to do) and the parameters of the last good epoch put back:
+
+1. a loss or a parameter that is NaN or infinite (or a value inside the model too large to
+   compute with): parameters restored to the start of that epoch;
+2. a mini-batch loss above ``GROWTH_LIMIT`` (1e6) times the run's starting loss (the first
+   mini-batch's, at the initial parameters): the run explodes even while still finite;
+   parameters restored to the start of that epoch;
+3. a mean epoch loss that grew ``GROWTH_EPOCHS`` (3) epochs in a row and is above the first
+   epoch's: parameters restored to the epoch with the lowest loss;
+4. a run that ends with a mean epoch loss above its first epoch's, or above ``END_LIMIT``
+   (10) times its starting loss (an explosion in the first epoch that settled high, which
+   the first epoch's mean already contains): training made the model worse; parameters
+   restored to the epoch with the lowest loss.
+
+"Above" in 3 and 4 means by more than ``NOISE_MARGIN`` (1e-3) relative: the epoch means of a
+run that barely moves differ by rounding. A model whose objective is random (a denoising
+model's corruption) passes ``noisy=True``: its epoch means also differ by that noise, so the
+margin is ``NOISY_MARGIN`` (10 %), and with a single mini-batch per epoch (one sample's
+corruption decides the mean) rules 3 and 4 are off. So a run that returns normally has a
+last mean epoch loss at most (1 + margin) times its first.
 """
 from __future__ import annotations
 
@@ -17,18 +38,26 @@ import os
 
 import numpy as np
 
-from ._io import atomic_savez
-from ._validation import NonFiniteError, check_param
+from ._io import atomic_savez, read_npz
+from ._validation import check_param
+from .exceptions import FileFormatError, NonFiniteError, TrainingDiverged
 
-__all__ = ["fit_loop", "iterate_minibatches", "TrainingDiverged"]
+__all__ = ["fit_loop", "iterate_minibatches", "TrainingDiverged", "GROWTH_LIMIT",
+           "GROWTH_EPOCHS", "END_LIMIT", "NOISE_MARGIN", "NOISY_MARGIN"]
 
+#: a loss this many times the run's starting loss means the run has exploded (rule 2)
+GROWTH_LIMIT = 1e6
+#: a run that ends above this many times its starting loss has diverged (rule 4); far above
+#: the spread between one mini-batch's loss and the mean over the data
+END_LIMIT = 10.0
+#: epochs in a row of growing mean loss that count as divergence (rule 3)
+GROWTH_EPOCHS = 3
+#: relative slack for "above the first epoch's loss" (rules 3 and 4)
+NOISE_MARGIN = 1e-3
+#: the same for an objective that is random (``noisy=True``)
+NOISY_MARGIN = 0.1
 
-class TrainingDiverged(FloatingPointError, ValueError):
-    """The training loss became NaN or infinite (usually: the learning rate is too large).
-
-    Also a ValueError: like any other refusal of what ``fit`` was given (here a learning
-    rate or a data scale the optimisation cannot survive), ``except ValueError`` catches it.
-    """
+_ADVICE = "Lower the learning rate (or check the data's scale) and fit again."
 
 
 def iterate_minibatches(n, batch_size, rng=None, shuffle=True):
@@ -38,23 +67,23 @@ def iterate_minibatches(n, batch_size, rng=None, shuffle=True):
         yield order[start:start + batch_size]
 
 
-def _diverged(params, saved, epoch, what, history):
-    """Put the parameters back as the epoch found them (a failed fit leaves no NaN or inf
-    weights behind) and raise the error that says where and what to do."""
-    for k, v in params.items():
-        v[...] = saved[k]
-    last = (f" (mean loss of epoch {epoch}: {history['loss'][-1]:.4g})"
+def _diverged(params, restore, epoch, what, history, where):
+    """Put the parameters back as ``restore`` holds them (a failed fit leaves no NaN, inf or
+    exploded weights behind) and raise the error that says where and what to do."""
+    for name, v in params.items():
+        v[...] = restore[name]
+    last = (f" (mean loss of epoch {len(history['loss'])}: {history['loss'][-1]:.4g})"
             if history["loss"] else "")
     raise TrainingDiverged(
-        f"{what} in epoch {epoch + 1}{last}; the run diverged. Lower the learning rate (or "
-        "check the data's scale) and fit again. The parameters were restored to their "
-        f"values at the start of epoch {epoch + 1}.")
+        f"{what} in epoch {epoch + 1}{last}; the run diverged. {_ADVICE} The parameters were "
+        f"restored to {where}.")
 
 
-def _save_checkpoint(path, params, optimizer, epoch, history, rng):
-    arrays = {f"param/{k}": v for k, v in params.items()}
-    arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+def _save_checkpoint(path, params, optimizer, epoch, history, rng, start_loss):
+    arrays = {f"param/{name}": v for name, v in params.items()}
+    arrays.update({f"optim/{name}": v for name, v in optimizer.state_dict().items()})
     arrays["epoch"] = np.array(epoch)
+    arrays["start_loss"] = np.array(np.nan if start_loss is None else start_loss)
     for key, values in history.items():
         arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64)
     # the generator's state as a string would need pickle; its 128-bit state fits in uint64s
@@ -65,58 +94,86 @@ def _save_checkpoint(path, params, optimizer, epoch, history, rng):
     atomic_savez(path, **arrays)
 
 
-def _load_checkpoint(path, params, optimizer, history, rng):
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-    for k, v in params.items():
-        key = f"param/{k}"
+def _read_checkpoint(path, params):
+    """The checkpoint's arrays, checked: an epoch count, every parameter present, of the
+    model's shape and finite, and a finite optimiser state; else FileFormatError naming the
+    file and the array."""
+    data = read_npz(path, "a checkpoint")
+    if "epoch" not in data or data["epoch"].shape != () or data["epoch"].dtype.kind not in "iu":
+        raise FileFormatError(f"{path!r} is not an npae checkpoint (no epoch count); pass the "
+                              "checkpoint.npz a training run wrote, or start without resume")
+    for name, v in params.items():
+        key = f"param/{name}"
         if key not in data or data[key].shape != v.shape:
-            raise ValueError(f"checkpoint {path!r} does not match this model: parameter {k!r} "
-                             f"{'is missing' if key not in data else 'has shape ' + str(data[key].shape)}"
-                             f" (the model has {v.shape}); build the model with the same "
-                             "hyper-parameters or start without resume")
-        v[...] = data[key]
+            raise FileFormatError(
+                f"checkpoint {path!r} does not match this model: parameter {name!r} "
+                f"{'is missing' if key not in data else 'has shape ' + str(data[key].shape)}"
+                f" (the model has {v.shape}); build the model with the same hyper-parameters "
+                "or start without resume")
+    for key, v in data.items():
+        if key.startswith(("param/", "optim/")) and v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise FileFormatError(f"checkpoint {path!r}: array {key!r} holds NaN or inf; the "
+                                  "file is damaged; start without resume")
+    return data
+
+
+def _load_checkpoint(data, params, optimizer, history, rng):
+    for name, v in params.items():
+        v[...] = data[f"param/{name}"]
     optimizer.load_state_dict({k[len("optim/"):]: v for k, v in data.items()
                                if k.startswith("optim/")})
-    for k in list(history):
-        history[k] = list(data.get(f"history/{k}", np.array([])))
+    for key in list(history):
+        history[key] = [float(x) for x in data.get(f"history/{key}", np.array([]))]
     if "rng_state" in data:
         s = [int(x) for x in data["rng_state"]]
         st = rng.bit_generator.state
         st["state"] = {"state": (s[0] << 64) | s[1], "inc": (s[2] << 64) | s[3]}
         st["has_uint32"], st["uinteger"] = s[4], s[5]
         rng.bit_generator.state = st
-    return int(data["epoch"])
+    start = float(data["start_loss"]) if "start_loss" in data else np.nan
+    return int(data["epoch"]), (None if np.isnan(start) else start)
 
 
 def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=None,
              shuffle=True, val_loss=None, X_val=None, verbose=False, checkpoint=None,
-             resume=False, desc="training", callback=None):
+             resume=False, desc="training", callback=None, noisy=False):
     """Mini-batch training. Returns ``history``: {"loss": [...], "val_loss": [...]}.
 
     ``X`` may be any array whose first axis indexes samples. ``rng`` (a Generator or seed)
     drives the shuffling; pass the model's generator so a run is repeatable. ``callback``,
-    if given, is called as ``callback(epoch, history)`` after each epoch.
+    if given, is called as ``callback(epoch, history)`` after each epoch. ``noisy=True``
+    says the objective is random (see the module docstring's divergence rules).
     """
     check_param("n_epochs", n_epochs, kind="int", low=0)
     check_param("batch_size", batch_size, kind="int", low=1)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n = X.shape[0]
     history = {"loss": [], "val_loss": []}
-    start = 0
+    start, start_loss = 0, None
     if resume:
         if checkpoint is None:
             raise ValueError("resume=True needs the checkpoint path it should resume from")
         if os.path.exists(checkpoint):
-            start = _load_checkpoint(checkpoint, params, optimizer, history, rng)
+            data = _read_checkpoint(checkpoint, params)
+            if int(data["epoch"]) > n_epochs:
+                raise ValueError(
+                    f"checkpoint {checkpoint!r} holds a run of {int(data['epoch'])} epochs, "
+                    f"more than n_epochs={n_epochs}; ask for at least {int(data['epoch'])} "
+                    "epochs to continue it (exactly that many returns it as saved), or start "
+                    "without resume")
+            start, start_loss = _load_checkpoint(data, params, optimizer, history, rng)
     bar = None
     if verbose:
         from tqdm.auto import tqdm
         bar = tqdm(total=(n_epochs - start) * -(-n // batch_size), desc=desc, leave=True)
     stepped = False
+    # rules 3 and 4 restore the epoch with the lowest mean loss: its parameters and number
+    best = ({k: v.copy() for k, v in params.items()}, start,
+            history["loss"][-1] if history["loss"] else np.inf)
     try:
         for epoch in range(start, n_epochs):
-            saved = {k: v.copy() for k, v in params.items()}
+            saved = {name: v.copy() for name, v in params.items()}
+            at_start = f"their values at the start of epoch {epoch + 1}"
             total = 0.0
             for idx in iterate_minibatches(n, batch_size, rng, shuffle):
                 try:
@@ -124,16 +181,26 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
                     # a RuntimeWarning from deep inside a layer
                     with np.errstate(over="ignore", invalid="ignore"):
                         loss, grads = loss_and_grad(X[idx])
-                        if np.isfinite(loss):
+                        loss = float(loss)
+                        if start_loss is None and np.isfinite(loss):
+                            start_loss = abs(loss)
+                        exploded = (np.isfinite(loss) and start_loss
+                                    and abs(loss) > GROWTH_LIMIT * start_loss)
+                        if np.isfinite(loss) and not exploded:
                             optimizer.step(grads)
                 except NonFiniteError as exc:
                     if not stepped:  # before any step: the data or the start, not divergence
                         raise
                     _diverged(params, saved, epoch, f"{exc.name or 'a value inside the model'}"
-                              " became NaN, inf or too large to compute with", history)
+                              " became NaN, inf or too large to compute with", history,
+                              at_start)
                 if not np.isfinite(loss):
                     _diverged(params, saved, epoch, f"the training loss became {loss}",
-                              history)
+                              history, at_start)
+                if exploded:
+                    _diverged(params, saved, epoch, f"the training loss reached {loss:.4g}, "
+                              f"more than {GROWTH_LIMIT:.0e} times its start ({start_loss:.4g})",
+                              history, at_start)
                 stepped = True
                 total += loss * len(idx)
                 if bar is not None:
@@ -141,15 +208,48 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}")
             # the epoch's last step can overflow a weight without any loss seeing it
             if not all(np.isfinite(v).all() for v in params.values()):
-                _diverged(params, saved, epoch, "a parameter became NaN or inf", history)
+                _diverged(params, saved, epoch, "a parameter became NaN or inf", history,
+                          at_start)
             history["loss"].append(total / n)
+            if not (noisy and n <= batch_size):
+                _check_growth(params, history, epoch, best, final=epoch + 1 == n_epochs,
+                              margin=NOISY_MARGIN if noisy else NOISE_MARGIN,
+                              start_loss=start_loss)
+            # an epoch that already ended past END_LIMIT is no restore point (rule 4)
+            if history["loss"][-1] < best[2] and not (
+                    start_loss and abs(history["loss"][-1]) > END_LIMIT * start_loss):
+                best = ({k: v.copy() for k, v in params.items()}, epoch + 1, history["loss"][-1])
             if val_loss is not None and X_val is not None:
                 history["val_loss"].append(float(val_loss(X_val)))
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, params, optimizer, epoch + 1, history, rng)
+                _save_checkpoint(checkpoint, params, optimizer, epoch + 1, history, rng,
+                                 start_loss)
             if callback is not None:
                 callback(epoch, history)
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+def _check_growth(params, history, epoch, best, final, margin, start_loss):
+    """Rules 3 and 4 of the module docstring, after ``epoch``'s mean loss is recorded."""
+    losses = history["loss"]
+    first, last = losses[0], losses[-1]
+    snapshot, best_epoch, best_loss = best
+    where = (f"their values after epoch {best_epoch} (mean loss {best_loss:.4g})" if best_epoch
+             else "their initial values")
+    if final and start_loss and abs(last) > END_LIMIT * start_loss:
+        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
+                  f"{last:.4g}, more than {END_LIMIT:g} times its start ({start_loss:.4g})",
+                  history, where)
+    worse = last > first + margin * abs(first)
+    if not worse or len(losses) < 2:
+        return
+    recent = losses[-GROWTH_EPOCHS - 1:]
+    if len(recent) == GROWTH_EPOCHS + 1 and all(b > a for a, b in zip(recent, recent[1:])):
+        _diverged(params, snapshot, epoch, f"the mean training loss grew {GROWTH_EPOCHS} epochs "
+                  f"in a row, from {first:.4g} in epoch 1 to {last:.4g}", history, where)
+    if final:
+        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
+                  f"{last:.4g}, above its first epoch's {first:.4g}", history, where)

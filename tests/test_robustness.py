@@ -112,10 +112,13 @@ def test_diverging_learning_rate_stops_naming_epoch_and_loss(name):
     model = _DIVERGING[name]()
     data = IMAGES if name == "ConvAutoencoder" else X
     with pytest.raises(TrainingDiverged,
-                       match=r"(loss became (inf|nan)|too large).* in epoch (\d+) "
-                             r"\(mean loss of epoch \d+: [0-9.e+]+\).*learning rate"):
+                       match=r"(loss became (inf|nan)|too large|times its start).* in epoch "
+                             r"\d+\b.*the run diverged.*learning rate"):
         model.fit(data)
-    # the parameters are those the diverging epoch started from: finite, and usable
+    # the parameters are those of the last good epoch: finite, and usable (a stacked model
+    # that diverges in its layer-wise pre-training stops before its network exists)
+    if name == "StackedAutoencoder" and not hasattr(model, "network_"):
+        return
     assert all(np.isfinite(v).all() for v in model.parameters().values())
     assert np.isfinite(model.transform(data)).all()
 

@@ -177,9 +177,11 @@ def _write_header(path, meta, **arrays):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: np.savez(p, W=np.ones(3)), "no npae header"),
-    (lambda p: np.save(p, np.ones(3)), "no npae header"),
-    (lambda p: p.write_text("W,b\n1,2\n"), "not a readable npae model file"),
-    (lambda p: p.write_bytes(b""), "not a readable npae model file"),
+    (lambda p: np.save(p, np.ones(3)), r"not an npae model file \(a single \.npy array, no npae header"),
+    (lambda p: p.write_text("W,b\n1,2\n"), r"not an npae model file \(not a \.npz archive: it starts b'W,b"),
+    (lambda p: p.write_bytes(b""), r"not an npae model file \(an empty file"),
+    (lambda p: p.write_text("import os\nos.system('echo hi')\n"),
+     r"foreign\.npz' is not an npae model file \(not a \.npz archive"),
     (lambda p: _write_header(p, {"format": "npae-model-99", "npae_version": "9.0"}),
      "format 'npae-model-99'.*npae 9.0"),
     (lambda p: _write_header(p, ["not", "a", "dict"]), "format None"),

@@ -378,8 +378,12 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
             params, lambda Xb: self._objective(self._training_input(Xb, rng), Xb), X,
             optimizer=opt, n_epochs=self.n_epochs, batch_size=self.batch_size, rng=rng,
             val_loss=self._validation_objective, X_val=X_val, verbose=self.verbose,
-            checkpoint=checkpoint, resume=resume, desc=type(self).__name__)
+            checkpoint=checkpoint, resume=resume, desc=type(self).__name__,
+            noisy=self._noisy_objective)
         return self
+
+    #: the training objective is random (denoising): the loop's divergence rules allow for it
+    _noisy_objective = False
 
     def _check_more(self, X):
         """Subclasses' extra hyper-parameter checks (run in fit, after the shared ones)."""

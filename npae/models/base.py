@@ -12,50 +12,23 @@ import inspect
 import json
 import numbers
 import os
-import sys
 
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_savez
+from .._io import atomic_savez, read_npz
 from .._validation import as_float_array
+from ..exceptions import FileFormatError, NotFittedError, not_fitted_error
 
 __all__ = ["BaseEstimator", "GradientModelMixin", "NotFittedError", "check_is_fitted", "load"]
 
 _FORMAT = "npae-model-1"
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a model is used before ``fit`` (same bases as scikit-learn's)."""
-
-
 def check_is_fitted(estimator, attribute):
     if not hasattr(estimator, attribute):
-        raise _not_fitted_error()(f"This {type(estimator).__name__} instance is not fitted "
-                                  "yet; call fit(X) before using it")
-
-
-def _not_fitted_error():
-    """npae's NotFittedError; once scikit-learn is loaded, also an instance of its own.
-
-    Code that mixes the two libraries (pipelines, ``except NotFittedError`` written for
-    scikit-learn) then catches npae's error too. scikit-learn is only looked up among the
-    modules already imported, never imported here.
-    """
-    sk = sys.modules.get("sklearn.exceptions")
-    if sk is None:
-        return NotFittedError
-    cls = _SKLEARN_NOT_FITTED.get(sk.NotFittedError)
-    if cls is None:
-        cls = type("NotFittedError", (NotFittedError, sk.NotFittedError),
-                   {"__module__": __name__, "__doc__": NotFittedError.__doc__,
-                    # pickles as npae's own class (this one has no importable name)
-                    "__reduce__": lambda self: (NotFittedError, self.args)})
-        _SKLEARN_NOT_FITTED[sk.NotFittedError] = cls
-    return cls
-
-
-_SKLEARN_NOT_FITTED = {}
+        raise not_fitted_error()(f"This {type(estimator).__name__} instance is not fitted "
+                                 "yet; call fit(X) before using it")
 
 
 class BaseEstimator:
@@ -264,46 +237,51 @@ def load(path):
     """Load a model saved with ``model.save(path)``.
 
     Reads with ``allow_pickle=False`` and builds only npae's own model classes, so a file
-    from someone else cannot run code. A truncated, foreign or newer-format file gives a
-    ValueError saying what it is not.
+    from someone else cannot run code. Anything that is not an intact npae model file (not
+    an .npz, truncated, another format, a header that describes no model) and any saved
+    array that is not finite or not of the shape the saved hyper-parameters imply gives a
+    ``FileFormatError`` (a ValueError) naming the file and, where one is at fault, the array.
     """
     path = os.fspath(path)
+    what = "an npae model file"
+    data = read_npz(path, what)
+    if "__npae__" not in data:
+        raise FileFormatError(f"{path!r} is not {what} (an .npz archive with no npae "
+                              "header); was it written by model.save()?")
     try:
-        f = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
+        meta = json.loads(str(data.pop("__npae__")))
     except Exception as exc:
-        raise ValueError(f"{path!r} is not a readable npae model file (.npz): {exc}") from None
-    try:
-        if not hasattr(f, "files") or "__npae__" not in f.files:
-            raise ValueError(f"{path!r} is not an npae model file (no npae header); was it "
-                             "written by model.save()?")
-        try:
-            meta = json.loads(str(f["__npae__"]))
-            data = {k: f[k] for k in f.files if k != "__npae__"}
-        except Exception as exc:
-            raise ValueError(f"{path!r} is damaged or truncated: {exc}") from None
-    finally:
-        if hasattr(f, "close"):
-            f.close()
+        raise FileFormatError(f"{path!r} is damaged: its npae header is not JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         fmt = meta.get("format") if isinstance(meta, dict) else None
         version = meta.get("npae_version") if isinstance(meta, dict) else None
-        raise ValueError(f"{path!r} has format {fmt!r}; this npae reads {_FORMAT!r} (saved by "
-                         f"npae {version})")
+        raise FileFormatError(f"{path!r} has format {fmt!r}; this npae reads {_FORMAT!r} "
+                              f"(saved by npae {version})")
     try:
         return _build(meta, data, path)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         # a header edited by hand or written by something else: say so, do not crash inside
-        raise ValueError(f"{path!r} is not a valid npae model file: its header or arrays do "
-                         f"not describe a model ({type(exc).__name__}: {exc})") from None
+        raise FileFormatError(f"{path!r} is not a valid npae model file: its header or arrays "
+                              f"do not describe a model ({type(exc).__name__}: {exc})") from None
+
+
+def _check_finite_array(path, key, value):
+    """A saved float array with NaN or inf would make the model compute garbage silently
+    (a sigmoid of NaN, a product with inf): refuse it, naming the file and the array."""
+    if value.dtype.kind in "fc" and not np.isfinite(value).all():
+        bad = ~np.isfinite(value)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise FileFormatError(f"{path!r}: array {key!r} holds {int(bad.sum())} NaN or inf "
+                              f"value(s) (first at index {first}); the file is damaged or was "
+                              "saved from a diverged model; retrain or use another file")
 
 
 def _build(meta, data, path):
     """The model described by ``meta`` (a header of ``_state``) with the arrays ``data``."""
     cls = _model_classes().get(meta.get("class"))
     if cls is None:
-        raise ValueError(f"{path!r} holds a {meta.get('class')!r}, which is not an npae model")
+        raise FileFormatError(f"{path!r} holds a {meta.get('class')!r}, which is not an npae "
+                              "model")
     model = cls(**_from_json(meta["params"]))
     for k, v in meta.get("attributes", {}).items():
         setattr(model, k, _from_json(v))
@@ -313,17 +291,20 @@ def _build(meta, data, path):
                                           if k.startswith(prefix)}, path))
     for k, v in data.items():
         if k.startswith("attr/"):
+            _check_finite_array(path, k, v)
             setattr(model, k[len("attr/"):], v)
     params = {k[len("param/"):]: v for k, v in data.items() if k.startswith("param/")}
     if params:
         model._restore_network()
         live = model.parameters()
         if set(live) != set(params):
-            raise ValueError(f"{path!r} does not match {cls.__name__}: saved parameters "
-                             f"{sorted(params)}, the model has {sorted(live)}")
+            raise FileFormatError(f"{path!r} does not match {cls.__name__}: saved parameters "
+                                  f"{sorted(params)}, the model has {sorted(live)}")
         for k, v in params.items():
             if live[k].shape != v.shape:
-                raise ValueError(f"{path!r}: parameter {k!r} has shape {v.shape}, the model "
-                                 f"built from the saved settings has {live[k].shape}")
+                raise FileFormatError(f"{path!r}: parameter {k!r} has shape {v.shape} (array "
+                                      f"'param/{k}'), but the model its saved hyper-parameters "
+                                      f"describe has {live[k].shape}")
+            _check_finite_array(path, "param/" + k, v)
             live[k][...] = v
     return model

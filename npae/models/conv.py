@@ -105,7 +105,11 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
     dtype_ : float32 or float64, the dtype of the training images (kept, never converted)
 
     Images are (n, C, H, W) or (n, H, W) (one channel), float32 or float64, used as given:
-    normalise them first, as the lecture does, with ``npae.data.normalize``.
+    normalise them first, as the lecture does, with ``npae.data.normalize``. ``fit`` checks
+    them against the decoder's output range and refuses what it cannot reconstruct: the
+    lecture's Tanh needs data in [-1, 1]; a decoder ending in ``("sigmoid",)`` fits [0, 1]
+    images, ``("relu",)`` non-negative ones, and one ending in a ``("convT", ...)`` layer
+    (no activation) any range.
     """
 
     def __init__(self, encoder=LECTURE_ENCODER, decoder=LECTURE_DECODER, *, n_epochs=20,
@@ -209,6 +213,30 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         return text
 
     # -- data -------------------------------------------------------------------------------
+    def _check_output_range(self, X, name="X"):
+        """The reconstruction x̂ is the decoder's last layer's output: Tanh reaches only
+        (-1, 1), Sigmoid (0, 1), ReLU [0, inf). Data outside that range cannot be
+        reconstructed, and training on it ends at a large loss without a word: refuse it."""
+        spec = self.decoder[-1] if len(self.decoder) else None
+        last = spec[0] if isinstance(spec, (tuple, list)) and spec else None
+        ranges = {"tanh": (-1.0, 1.0, "Tanh", "npae.data.normalize(X) (mean 0.5, std 0.5: "
+                                              "[0, 1] -> [-1, 1], as the lecture does)"),
+                  "sigmoid": (0.0, 1.0, "Sigmoid", "X / X.max() for non-negative images, "
+                                                   "X / 255 for 8-bit ones"),
+                  "relu": (0.0, np.inf, "ReLU", "shift the data to be non-negative")}
+        if last not in ranges or X.size == 0:
+            return
+        lo, hi, layer, fix = ranges[last]
+        slack = 4.0 * float(np.finfo(X.dtype).eps)   # the rounding of a rescaling
+        x_min, x_max = float(X.min()), float(X.max())
+        if x_min < lo - slack or x_max > hi + slack:
+            raise ValueError(
+                f"{name} has values in [{x_min:.6g}, {x_max:.6g}], but the decoder ends in "
+                f"{layer}, whose outputs lie in [{lo:g}, {hi:g}]: the model could not "
+                f"reconstruct such images. Normalise them first: {fix}; or end the decoder "
+                "with a layer whose range fits the data (a ConvTranspose2d alone, for any "
+                "range)")
+
     def _images(self, X, name="X", fitted=True):
         X = as_float_array(X, name)
         if X.ndim == 3:
@@ -267,6 +295,7 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_param("optimizer", self.optimizer, options=("adam", "sgd"))
         X = self._images(X, fitted=False)
+        self._check_output_range(X)
         rng = np.random.default_rng(self.random_state)
         self.encoder_, self.decoder_, trace = self._build(X.shape[1:], rng, X.dtype)
         self.input_shape_ = tuple(X.shape[1:])
@@ -275,6 +304,7 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         self.dtype_ = X.dtype
         if X_val is not None:
             X_val = self._images(X_val, "X_val")
+            self._check_output_range(X_val, "X_val")
         params = self.parameters()
         opt = make_optimizer(self.optimizer, params, self.learning_rate)
         self.history_ = fit_loop(

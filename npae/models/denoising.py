@@ -69,6 +69,8 @@ class DenoisingAutoencoder(Autoencoder):
         check_param("nu", self.nu, low=0.0, high=1.0, high_open=True)
         check_param("sigma", self.sigma, low=0.0)
 
+    _noisy_objective = True     # each epoch's loss is of another random corruption
+
     def _training_input(self, X, rng):
         return corrupt(X, self.noise, self.nu, self.sigma, rng)
 

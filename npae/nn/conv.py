@@ -3,9 +3,11 @@
 Shapes, argument meanings, weight layouts and output-size rules are PyTorch's, so a student
 can hold a layer next to ``torch.nn`` and compare shapes or load weights (NCHW tensors):
 
-    Conv2d           W (out, in, kH, kW)    H_out = floor((H + 2p - d (k - 1) - 1) / s) + 1
-    ConvTranspose2d  W (in, out, kH, kW)    H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1
-    MaxPool2d        no parameters          H_out = floor((H + 2p - k) / s) + 1
+    Conv2d           W (out, in, kH, kW)    H_out = floor((H + 2p - d (kH - 1) - 1) / s) + 1
+    ConvTranspose2d  W (in, out, kH, kW)    H_out = (H - 1) s - 2p + d (kH - 1) + output_padding + 1
+    MaxPool2d        no parameters          H_out = floor((H + 2p - kH) / s) + 1
+
+(kH, kW: the ``kernel_size``; s the stride, p the padding, d the dilation; widths alike.)
 
 The maths (equations (1)-(5)) and the fast loops live in ``npae.nn.kernels``; this module
 holds the shape logic, the checks and the layer contract of ``npae.nn.base`` (``forward``
@@ -115,16 +117,16 @@ class _Spatial(Layer):
             self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
 
 
-class Conv2d(_Spatial):
-    """y = b + W * x (cross-correlation, equation (1) of ``npae.nn.kernels``).
+class _ConvNd(_Spatial):
+    """What Conv2d and ConvTranspose2d share (PyTorch's ``_ConvNd``): the checked arguments,
+    the weight and bias, their initialisation and the repr. ``transposed`` picks the weight
+    layout: (out, in, kH, kW) for a convolution, (in, out, kH, kW) for its adjoint, whose
+    fan_in is then out_channels kH kW (PyTorch computes fan_in from W.shape[1] in both)."""
 
-    Parameters: ``W`` (out_channels, in_channels, kH, kW) and ``b`` (out_channels,), both
-    drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels kH kW, as PyTorch.
-    forward: x (N, in_channels, H, W) -> y (N, out_channels, H_out, W_out); cache: x.
-    """
+    transposed = False
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, rng=None, dtype=np.float64):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 bias, rng, dtype, output_padding=0):
         super().__init__()
         check_param("in_channels", in_channels, kind="int", low=1)
         check_param("out_channels", out_channels, kind="int", low=1)
@@ -132,33 +134,61 @@ class Conv2d(_Spatial):
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
+        self.output_padding = _pair("output_padding", output_padding, 0)
         self.dilation = _pair("dilation", dilation, 1)
+        channels = (self.in_channels, self.out_channels)
+        if not self.transposed:
+            channels = channels[::-1]
+        fan_in = channels[1] * self.kernel_size[0] * self.kernel_size[1]
         rng = np.random.default_rng(rng)
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.params["W"] = _uniform_init((self.out_channels, self.in_channels) + self.kernel_size,
-                                         fan_in, rng, dtype)
+        self.params["W"] = _uniform_init(channels + self.kernel_size, fan_in, rng, dtype)
         if bias:
             self.params["b"] = _uniform_init((self.out_channels,), fan_in, rng, dtype)
         self._init_grads()
-
-    def _out_hw(self, shape):
-        out = tuple(kernels.conv_output_size(n, k, s, p, d) for n, k, s, p, d in
-                    zip(shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
-        a = {"height": 0, "width": 1}
-        return self._check_out(shape, out, lambda ax: (
-            f"the dilated kernel spans {self.dilation[a[ax]] * (self.kernel_size[a[ax]] - 1) + 1}"
-            f" but the padded input only {shape[2 + a[ax]] + 2 * self.padding[a[ax]]}"))
 
     def output_shape(self, input_shape):
         shape = self._check_nchw(input_shape)
         return (shape[0], self.out_channels) + self._out_hw(shape)
 
     def forward(self, x):
+        """y = b + (W applied to x) by the layer's ``_forward_kernel``; cache: x."""
         x = self._prepare(x)
         out_hw = self._out_hw(x.shape)
         self.cache = x
-        return kernels.conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride,
-                                      self.padding, self.dilation, out_hw)
+        return self._forward_kernel(x, self.params["W"], self.params.get("b"), self.stride,
+                                    self.padding, self.dilation, out_hw)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}"
+                + (f", output_padding={self.output_padding}"
+                   if self.output_padding != (0, 0) else "")
+                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+                + ("" if "b" in self.params else ", bias=False"))
+
+
+class Conv2d(_ConvNd):
+    """y = b + W * x (cross-correlation, equation (1) of ``npae.nn.kernels``).
+
+    Parameters: ``W`` (out_channels, in_channels, kH, kW) and ``b`` (out_channels,), both
+    drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels kH kW, as PyTorch.
+    forward: x (N, in_channels, H, W) -> y (N, out_channels, H_out, W_out); cache: x.
+    """
+
+    _forward_kernel = staticmethod(kernels.conv2d_forward)        # (1)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 bias=True, rng=None, dtype=np.float64):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         bias, rng, dtype)
+
+    def _out_hw(self, shape):
+        out = tuple(kernels.conv_output_size(n, ks, s, p, d) for n, ks, s, p, d in
+                    zip(shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
+        a = {"height": 0, "width": 1}
+        return self._check_out(shape, out, lambda ax: (
+            f"the dilated kernel spans {self.dilation[a[ax]] * (self.kernel_size[a[ax]] - 1) + 1}"
+            f" but the padded input only {shape[2 + a[ax]] + 2 * self.padding[a[ax]]}"))
 
     def backward(self, dout):
         """With y = b + W * x and upstream g = dL/dy (N, out, H_out, W_out):
@@ -177,14 +207,8 @@ class Conv2d(_Spatial):
         return kernels.conv2d_backward_input(g, self.params["W"], None, self.stride,
                                              self.padding, self.dilation, x.shape[2:])
 
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}"
-                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
-                + ("" if "b" in self.params else ", bias=False"))
 
-
-class ConvTranspose2d(_Spatial):
+class ConvTranspose2d(_ConvNd):
     """y = b + W^T x: the adjoint of Conv2d (equation (2) of ``npae.nn.kernels``) plus a bias.
 
     Parameters: ``W`` (in_channels, out_channels, kH, kW) -- PyTorch's layout, which is the
@@ -200,48 +224,27 @@ class ConvTranspose2d(_Spatial):
     forward: x (N, in_channels, H, W) -> y (N, out_channels, H_out, W_out); cache: x.
     """
 
+    transposed = True
+    # the adjoint: forward is Conv2d's input gradient (2), one kernel for both layers
+    _forward_kernel = staticmethod(kernels.conv2d_backward_input)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, dilation=1, bias=True, rng=None, dtype=np.float64):
-        super().__init__()
-        check_param("in_channels", in_channels, kind="int", low=1)
-        check_param("out_channels", out_channels, kind="int", low=1)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = _pair("stride", stride, 1)
-        self.padding = _pair("padding", padding, 0)
-        self.output_padding = _pair("output_padding", output_padding, 0)
-        self.dilation = _pair("dilation", dilation, 1)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         bias, rng, dtype, output_padding)
         for axis, op, s, d in zip(("height", "width"), self.output_padding, self.stride,
                                   self.dilation):
             if op >= s and op >= d:
                 raise ValueError(f"output_padding ({axis}) = {op} must be smaller than the "
                                  f"stride ({s}) or the dilation ({d}), as in PyTorch: a larger "
                                  "value adds rows no input position ever reaches")
-        rng = np.random.default_rng(rng)
-        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.params["W"] = _uniform_init((self.in_channels, self.out_channels) + self.kernel_size,
-                                         fan_in, rng, dtype)
-        if bias:
-            self.params["b"] = _uniform_init((self.out_channels,), fan_in, rng, dtype)
-        self._init_grads()
 
     def _out_hw(self, shape):
-        out = tuple(kernels.conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d
+        out = tuple(kernels.conv_transpose_output_size(n, ks, s, p, op, d) for n, ks, s, p, op, d
                     in zip(shape[2:], self.kernel_size, self.stride, self.padding,
                            self.output_padding, self.dilation))
         return self._check_out(shape, out, lambda ax: (
-            "the padding 2p removes more than (H - 1) s + d (k - 1) + output_padding + 1"))
-
-    def output_shape(self, input_shape):
-        shape = self._check_nchw(input_shape)
-        return (shape[0], self.out_channels) + self._out_hw(shape)
-
-    def forward(self, x):
-        x = self._prepare(x)
-        out_hw = self._out_hw(x.shape)
-        self.cache = x
-        return kernels.conv2d_backward_input(x, self.params["W"], self.params.get("b"),
-                                             self.stride, self.padding, self.dilation, out_hw)
+            "the padding 2p removes more than (H - 1) s + d (kH - 1) + output_padding + 1"))
 
     def backward(self, dout):
         """With y = b + W^T x (W^T: the adjoint of the convolution by W) and g = dL/dy:
@@ -260,14 +263,6 @@ class ConvTranspose2d(_Spatial):
         return kernels.conv2d_forward(g, self.params["W"], None, self.stride, self.padding,
                                       self.dilation, x.shape[2:])
 
-    def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}"
-                + (f", output_padding={self.output_padding}"
-                   if self.output_padding != (0, 0) else "")
-                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
-                + ("" if "b" in self.params else ", bias=False"))
-
 
 class MaxPool2d(_Spatial):
     """y = the maximum of each kH x kW window (equation (4) of ``npae.nn.kernels``).
@@ -283,14 +278,14 @@ class MaxPool2d(_Spatial):
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
-        for axis, p, k in zip(("height", "width"), self.padding, self.kernel_size):
-            if 2 * p > k:
+        for axis, p, ks in zip(("height", "width"), self.padding, self.kernel_size):
+            if 2 * p > ks:
                 raise ValueError(f"padding ({axis}) = {p} must be at most half the kernel "
-                                 f"size ({k}), as in PyTorch; otherwise a window could lie "
+                                 f"size ({ks}), as in PyTorch; otherwise a window could lie "
                                  "entirely in the padding")
 
     def _out_hw(self, shape):
-        out = tuple(kernels.conv_output_size(n, k, s, p) for n, k, s, p in
+        out = tuple(kernels.conv_output_size(n, ks, s, p) for n, ks, s, p in
                     zip(shape[2:], self.kernel_size, self.stride, self.padding))
         a = {"height": 0, "width": 1}
         return self._check_out(shape, out, lambda ax: (

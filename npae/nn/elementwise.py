@@ -107,7 +107,7 @@ def _sigmoid_kernel(a, e, one, tiny):
     for i in range(a.size):
         ei = e[i]
         h = (ei if a[i] < zero else one) / (one + ei)
-        e[i] = h if h >= tiny else zero
+        e[i] = zero if h < tiny else h     # NaN stays NaN (a comparison with NaN is false)
 
 
 def sigmoid(a):
@@ -138,7 +138,7 @@ def _sigmoid_backward_kernel(dout, h, out, one, tiny):
     for i in range(h.size):
         hi = h[i]
         v = dout[i] * hi * (one - hi)
-        out[i] = v if abs(v) >= tiny else zero
+        out[i] = zero if abs(v) < tiny else v
 
 
 def sigmoid_backward(dout, h):
@@ -166,7 +166,9 @@ def cross_entropy_logits_ref(a_hat, X, need_grad=True):
     x_hat = sigmoid_ref(a_hat)
     s = np.maximum(x_hat, 1.0 - x_hat)
     np.log(s, out=s)
-    L = (float(np.maximum(a_hat, 0.0).sum()) - float(s.sum()) - float(np.vdot(X, a_hat))) / n
+    # max(â, 0) - x â per entry, as the kernel sums it: two separate sums would cancel
+    # catastrophically for large |â| (and overflow to inf - inf where the kernel does not)
+    L = (float((np.maximum(a_hat, 0.0) - X * a_hat).sum()) - float(s.sum())) / n
     if not need_grad:
         return L, None
     x_hat -= X                                     # (4): x̂ - x, mean over the batch
@@ -206,9 +208,9 @@ def _cross_entropy_logits_kernel(a, x, e, g, inv_n, need_grad, chunk, zero, one,
             for j in range(ac.size):
                 aj, ej = ac[j], ec[j]
                 x_hat = (ej if aj < zero else one) / (one + ej)
-                x_hat = x_hat if x_hat >= tiny else zero
+                x_hat = zero if x_hat < tiny else x_hat
                 gj = (x_hat - xc[j]) * inv_n
-                gc[j] = gj if abs(gj) >= tiny else zero
+                gc[j] = zero if abs(gj) < tiny else gj
     return total
 
 

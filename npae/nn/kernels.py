@@ -25,7 +25,8 @@ Max pooling (padding counts as -inf, so a padded position never wins):
 
 Ties in (4) go to the first position in row-major window order (smallest i, then smallest j):
 the comparison is strict (">"), so a later equal value never replaces the current maximum.
-``np.argmax`` follows the same rule, so the twin agrees.
+A NaN propagates: the first NaN of a window is its maximum (and arg-max). ``np.argmax``
+follows the same rules, so the twin agrees.
 
 Algorithm and memory layout (measured, not guessed)
 ---------------------------------------------------
@@ -101,13 +102,13 @@ def batch_last(a):
 # ------------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _forward_taps(n_out, n_in, k, s, pad, d):
+def _forward_taps(n_out, n_in, kernel_size, s, pad, d):
     """For each output index p: the offsets i and input indices h = p s + i d - pad in range."""
-    ti = np.zeros((n_out, k), np.int64)
-    th = np.zeros((n_out, k), np.int64)
+    ti = np.zeros((n_out, kernel_size), np.int64)
+    th = np.zeros((n_out, kernel_size), np.int64)
     nt = np.zeros(n_out, np.int64)
     for p in range(n_out):
-        for i in range(k):
+        for i in range(kernel_size):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
                 ti[p, nt[p]] = i
@@ -117,13 +118,13 @@ def _forward_taps(n_out, n_in, k, s, pad, d):
 
 
 @njit(cache=True)
-def _adjoint_taps(n_in, n_out, k, s, pad, d):
+def _adjoint_taps(n_in, n_out, kernel_size, s, pad, d):
     """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out."""
-    ti = np.zeros((n_in, k), np.int64)
-    tp = np.zeros((n_in, k), np.int64)
+    ti = np.zeros((n_in, kernel_size), np.int64)
+    tp = np.zeros((n_in, kernel_size), np.int64)
     nt = np.zeros(n_in, np.int64)
     for p in range(n_out):
-        for i in range(k):
+        for i in range(kernel_size):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
                 ti[h, nt[h]] = i
@@ -209,13 +210,13 @@ def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
 
 
 @njit(cache=True)
-def _offset_taps(n_out, n_in, k, s, pad, d):
+def _offset_taps(n_out, n_in, kernel_size, s, pad, d):
     """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
     that it pairs (those with 0 <= h < n_in)."""
-    tp = np.zeros((k, n_out), np.int64)
-    th = np.zeros((k, n_out), np.int64)
-    nt = np.zeros(k, np.int64)
-    for i in range(k):
+    tp = np.zeros((kernel_size, n_out), np.int64)
+    th = np.zeros((kernel_size, n_out), np.int64)
+    nt = np.zeros(kernel_size, np.int64)
+    for i in range(kernel_size):
         for p in range(n_out):
             h = p * s + i * d - pad
             if 0 <= h < n_in:
@@ -290,18 +291,21 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
                     w = q * sw + j - pw
                     if w < 0 or w >= Wd:
                         continue
-                    k = h * Wd + w
+                    flat = h * Wd + w
                     if first:
                         for n in range(N):
                             y_[c, p, q, n] = x_[c, h, w, n]
-                            arg_[c, p, q, n] = k
+                            arg_[c, p, q, n] = flat
                         first = False
                     else:
                         for n in range(N):
                             v = x_[c, h, w, n]
-                            if v > y_[c, p, q, n]:  # strict: a tie keeps the earlier position
+                            cur = y_[c, p, q, n]
+                            # strict: a tie keeps the earlier position; the first NaN wins
+                            # and stays (np.argmax's rule, so the twin agrees)
+                            if v > cur or (v != v and cur == cur):
                                 y_[c, p, q, n] = v
-                                arg_[c, p, q, n] = k
+                                arg_[c, p, q, n] = flat
     return y_, arg_
 
 
@@ -451,23 +455,35 @@ def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
     """(3): dW[:, :, i, j] = sum over n, p, q of g times the input slice offset (i, j) read."""
     out_hw = g.shape[2:]
     x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
+    # where offset (i, j) reads the padding there is no term at all (the kernel skips it),
+    # not 0 times g: with a NaN or inf in g, 0 * g would be NaN
+    inside = _pad(np.ones((1, 1) + x.shape[2:], bool), kernel, stride, padding, dilation,
+                  out_hw, fill=False)
     dW = np.zeros((g.shape[1], x.shape[1]) + tuple(kernel), dtype=x.dtype)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            dW[:, :, i, j] = np.einsum("nohw,nchw->oc", g,
-                                       x_pad[_window(i, j, stride, dilation, out_hw)])
+            window = _window(i, j, stride, dilation, out_hw)
+            dW[:, :, i, j] = np.einsum("nohw,nchw->oc", np.where(inside[window], g, 0),
+                                       x_pad[window])
     return dW
 
 
 def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
-    """(4): stack the kH*kW shifted views in row-major order; np.argmax picks the first max."""
+    """(4): stack the kH*kW shifted views in row-major order; the first position holding
+    the window's maximum wins (a NaN is the maximum). Padded positions never win, not even
+    against an input of -inf: they are marked invalid, not compared."""
     Wd = x.shape[3]
     x_pad = _pad(x, kernel, stride, padding, (1, 1), out_hw, fill=-np.inf)
+    inside = _pad(np.ones((1, 1) + x.shape[2:], bool), kernel, stride, padding, (1, 1), out_hw,
+                  fill=False)
     views = np.stack([x_pad[_window(i, j, stride, (1, 1), out_hw)]
                       for i in range(kernel[0]) for j in range(kernel[1])], axis=-1)
-    k = np.argmax(views, axis=-1)
-    y = np.take_along_axis(views, k[..., None], axis=-1)[..., 0]
-    i, j = np.divmod(k, kernel[1])
+    valid = np.stack([inside[_window(i, j, stride, (1, 1), out_hw)]
+                      for i in range(kernel[0]) for j in range(kernel[1])], axis=-1)
+    y = views.max(axis=-1)              # padding is -inf: it never raises a maximum
+    winner = valid & ((views == y[..., None]) | (np.isnan(views) & np.isnan(y)[..., None]))
+    best = np.argmax(winner, axis=-1)   # the first True
+    i, j = np.divmod(best, kernel[1])
     h = np.arange(out_hw[0])[:, None] * stride[0] + i - padding[0]
     w = np.arange(out_hw[1])[None, :] * stride[1] + j - padding[1]
     return y, h * Wd + w
