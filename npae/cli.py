@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from . import __version__
+from .exceptions import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,10 +17,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (exit status 2); the message is one line."""
 
 
 def build_parser():

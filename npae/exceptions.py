@@ -2,15 +2,16 @@
 
 Each is also a built-in error (ValueError, TypeError, ...), so ``except ValueError`` written
 for NumPy or scikit-learn catches npae's too; each is importable from here and, as before,
-from the module that raises it. (``npae.gradcheck.Float32Error`` and the exercises'
-``UserCodeError`` live beside their only users.)
+from the module that raises it.
 """
 from __future__ import annotations
 
 import sys
 
-__all__ = ["DataTypeError", "FileFormatError", "NonFiniteError", "NotFittedError",
-           "TrainingDiverged"]
+__all__ = ["AnswerCrash", "AnswerTimeout", "AnswersImportError", "CourseFileError",
+           "DataTypeError", "ExerciseCodeError", "FileFormatError", "Float32Error",
+           "NonFiniteError", "NotFittedError", "TrainingDiverged", "UsageError",
+           "UserCodeError"]
 
 
 class DataTypeError(TypeError, ValueError):
@@ -52,6 +53,41 @@ class TrainingDiverged(FloatingPointError, ValueError):
     Also a ValueError: like any other refusal of what ``fit`` was given (here a learning
     rate or a data scale the optimisation cannot survive), ``except ValueError`` catches it.
     """
+
+
+# -- the gradient checker, the homework checker and the command line ---------------------
+
+
+class Float32Error(ValueError):
+    """A finite-difference check was asked for in float32, where it cannot be trusted."""
+
+
+class UserCodeError(Exception):
+    """The user's module or function failed; the message says where, without a traceback."""
+
+
+class CourseFileError(Exception):
+    """The course file is missing, does not run, or registers no exercise (one-line message)."""
+
+
+class ExerciseCodeError(Exception):
+    """An exercise's own code (cases, objective, reference) failed: the check cannot run."""
+
+
+class AnswerTimeout(Exception):
+    """The answer process did not reply before the deadline; it has been killed."""
+
+
+class AnswerCrash(Exception):
+    """The answer process died (or broke the protocol); the message says how."""
+
+
+class AnswersImportError(Exception):
+    """The answers file did not import (its message names the line)."""
+
+
+class UsageError(Exception):
+    """The command cannot run as asked (exit status 2); the message is one line."""
 
 
 def not_fitted_error():

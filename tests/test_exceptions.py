@@ -13,6 +13,14 @@ from npae import exceptions
     ("npae.train", "TrainingDiverged"),
     ("npae._validation", "DataTypeError"),
     ("npae._validation", "NonFiniteError"),
+    ("npae.gradcheck", "Float32Error"),
+    ("npae.exercises", "CourseFileError"),
+    ("npae.exercises.adhoc", "UserCodeError"),
+    ("npae.exercises.checker", "ExerciseCodeError"),
+    ("npae.exercises.isolation", "AnswerTimeout"),
+    ("npae.exercises.isolation", "AnswerCrash"),
+    ("npae.exercises.isolation", "AnswersImportError"),
+    ("npae.cli", "UsageError"),
 ])
 def test_reexported_from_where_they_were(module, name):
     import importlib

@@ -20,13 +20,10 @@ import numpy as np
 
 from ..gradcheck import check_gradient, numerical_gradient
 from .checker import describe_exception, load_answers
+from ..exceptions import UserCodeError
 
 __all__ = ["resolve_function", "parse_shape", "gradcheck_function", "AdhocResult",
            "UserCodeError"]
-
-
-class UserCodeError(Exception):
-    """The user's module or function failed; the message says where, without a traceback."""
 
 
 def parse_shape(text):

@@ -33,6 +33,7 @@ from ..gradcheck import check_gradient, check_terms
 from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerProcess,
                         AnswersImportError, AnswerTimeout)
 from .registry import EXERCISES, get_exercise
+from ..exceptions import ExerciseCodeError
 
 __all__ = ["ExerciseResult", "load_answers", "check_exercise", "check_answers",
            "format_results", "describe_exception", "STATUS_NAMES", "ExerciseCodeError"]
@@ -177,8 +178,6 @@ def load_answers(path):
 # -------------------------------------------------------------------------------------------
 # one call's outcome, wherever it ran
 # -------------------------------------------------------------------------------------------
-class ExerciseCodeError(Exception):
-    """An exercise's own code (cases, objective, reference) failed: the check cannot run."""
 
 
 class _Malformed(Exception):

@@ -12,15 +12,12 @@ import sys
 from pathlib import Path
 
 from .registry import collecting
+from ..exceptions import CourseFileError
 
 __all__ = ["CourseFileError", "load_course", "EXAMPLE_COURSE"]
 
 #: the example course file shipped with npae (the README's example)
 EXAMPLE_COURSE = Path(__file__).with_name("example_course.py")
-
-
-class CourseFileError(Exception):
-    """The course file is missing, does not run, or registers no exercise (one-line message)."""
 
 
 def load_course(path):

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from ..exceptions import AnswerCrash, AnswersImportError, AnswerTimeout
 
 __all__ = ["AnswerProcess", "AnswerTimeout", "AnswerCrash", "AnswersImportError",
            "DEFAULT_TIMEOUT", "DEFAULT_MEMORY_MB"]
@@ -39,18 +40,6 @@ MAX_REPLY = 1 << 30
 
 _RUNNER = Path(__file__).with_name("_runner.py")
 _HEAD = struct.Struct(">Q")
-
-
-class AnswerTimeout(Exception):
-    """The answer process did not reply before the deadline; it has been killed."""
-
-
-class AnswerCrash(Exception):
-    """The answer process died (or broke the protocol); the message says how."""
-
-
-class AnswersImportError(Exception):
-    """The answers file did not import (its message names the line)."""
 
 
 def _signal_name(num):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_finite, check_param
+from ..exceptions import Float32Error
 
 __all__ = ["numerical_gradient", "Float32Error"]
 
@@ -40,10 +41,6 @@ ROUND_C = 8.0
 MAX_ENTRIES = 256
 #: numpy >= 1.25 keeps it in numpy.exceptions; setup.cfg allows numpy 1.23
 _ComplexWarning = getattr(np, "exceptions", np).ComplexWarning
-
-
-class Float32Error(ValueError):
-    """A finite-difference check was asked for in float32, where it cannot be trusted."""
 
 
 def _float32_message(name, dtype):
