@@ -260,8 +260,7 @@ def synthetic_digits(n, seed=0, size=28):
 
     Returns ``(images, labels)``: images (n, size, size) float64 in [0, 1], labels int64
     balanced over 0-9 (counts differ by at most one), in random order. The same ``seed``
-    gives bit-identical output. About a second per 10000 digits, after about a second once
-    per process to rasterise the fonts.
+    gives bit-identical output. The fonts are rasterised once per process, on the first call.
     """
     check_param("n", n, kind="int", low=0)
     check_param("size", size, kind="int", low=8)
