@@ -223,7 +223,7 @@ def test_load_fashion_mnist_from_path_and_hint_when_missing(tmp_path, rng, monke
     sets = fake_mnist(rng)
     write_idx_set(tmp_path / "FashionMNIST" / "raw", sets)
     check_loaded(load_fashion_mnist(tmp_path, "test"), *sets["test"])
-    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data.idx, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         load_fashion_mnist()
 
@@ -294,7 +294,7 @@ def test_find_dataset_prefers_npae_data(tmp_path, rng, monkeypatch):
 
 def test_find_dataset_falls_back_to_synthetic(tmp_path, monkeypatch):
     monkeypatch.delenv("NPAE_DATA", raising=False)
-    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data.idx, "FASHION_MNIST_DIR", tmp_path / "absent")
     choice = find_dataset()
     assert choice.name == "synthetic" and choice.path is None
     X, y = choice.load("train", n=20)
@@ -558,3 +558,17 @@ def test_olivetti_real():
 def test_batches_reexport():
     from npae.train import iterate_minibatches
     assert data.batches is iterate_minibatches
+
+
+def test_package_exports_every_name_of_its_modules():
+    """npae.data re-exports each public name of its modules: the very objects, not copies."""
+    from npae.data import idx, other, synthetic, transforms
+    for module in (idx, other, synthetic, transforms):
+        for name in module.__dict__:
+            obj = getattr(module, name)
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__:
+                assert name in data.__all__ and getattr(data, name) is obj, name
+    assert data.FASHION_MNIST_DIR is idx.FASHION_MNIST_DIR
+    assert sorted(data.__all__) == sorted(set(data.__all__))
+    for name in data.__all__:
+        assert hasattr(data, name), name
