@@ -300,6 +300,8 @@ class PCA(BaseEstimator):
         check_param("n_oversamples", self.n_oversamples, kind="int", low=1)
         check_param("power_iteration_normalizer", self.power_iteration_normalizer,
                     options=("auto", "QR", "LU", "none"))
+        if not isinstance(self.random_state, (np.random.RandomState, np.random.Generator)):
+            check_random_state(self.random_state)      # a bad seed fails before any work
         k = self.n_components
         if k is None or (isinstance(k, str) and k == "mle"):
             return
