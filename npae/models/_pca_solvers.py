@@ -13,7 +13,7 @@ from math import lgamma, log
 import numpy as np
 import scipy.linalg
 
-__all__ = ["check_random_state", "CentredMatrix", "randomized_svd", "arpack_svd",
+__all__ = ["check_random_state", "column_scatter", "CentredMatrix", "randomized_svd", "arpack_svd",
            "assess_dimension", "infer_dimension"]
 
 
@@ -31,6 +31,20 @@ def check_random_state(random_state, name="random_state"):
         return random_state
     raise TypeError(f"{name}={random_state!r} ({type(random_state).__name__}) is not a seed: "
                     "pass None, an int, or a numpy RandomState")
+
+
+def column_scatter(X, mean, block_bytes=8 * 2**20):
+    """sum_t (x_j^(t) - mu_j)^2 for every feature j, in float64, without a centred copy of X
+    (blocks of rows are centred into one buffer of about ``block_bytes``)."""
+    n, d = X.shape
+    block = max(1, min(n, block_bytes // (8 * d)))
+    buf = np.empty((block, d))
+    out = np.zeros(d)
+    for start in range(0, n, block):
+        b = buf[:min(block, n - start)]
+        np.subtract(X[start:start + len(b)], mean, out=b)
+        out += np.einsum("ij,ij->j", b, b)
+    return out
 
 
 class CentredMatrix:

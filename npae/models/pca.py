@@ -95,8 +95,8 @@ import scipy.linalg
 from scipy.linalg import blas
 
 from .._validation import as_float_array, check_param
-from ._pca_solvers import (CentredMatrix, arpack_svd, check_random_state, infer_dimension,
-                           randomized_svd)
+from ._pca_solvers import (CentredMatrix, arpack_svd, check_random_state, column_scatter,
+                           infer_dimension, randomized_svd)
 from .base import BaseEstimator, check_is_fitted
 
 __all__ = ["PCA", "lecture_normalize", "flip_signs", "scatter_matrix", "covariance_scatter",
@@ -199,19 +199,6 @@ def covariance_scatter(X, mean):
     if not np.any(raw > _MAX_CANCELLATION * np.maximum(centred, 0.0)):
         return S, False
     return scatter_matrix(X, mean), True
-
-
-def _column_scatter(X, mean):
-    """sum_t (x_j^(t) - mu_j)^2 for every feature j, in float64, without a centred copy of X."""
-    n, d = X.shape
-    block = max(1, min(n, _BLOCK_BYTES // (8 * d)))
-    buf = np.empty((block, d))
-    out = np.zeros(d)
-    for start in range(0, n, block):
-        b = buf[:min(block, n - start)]
-        np.subtract(X[start:start + len(b)], mean, out=b)
-        out += np.einsum("ij,ij->j", b, b)
-    return out
 
 
 def _cancels(scatter, mean, n):
@@ -456,7 +443,7 @@ class PCA(BaseEstimator):
         if partial:
             A_copy = A.copy()   # for sigma^2's exact tail when the trace shortcut would cancel
             # bisection + inverse iteration (evx) is the quicker for a few eigenpairs, the
-            # MRRR algorithm (evr) for many; k = 0 still needs lambda_1 for nothing: ask for 1
+            # MRRR algorithm (evr) for many (k = 0 asks for one pair: a subset cannot be empty)
             kk = max(k, 1)
             sigma, U = scipy.linalg.eigh(A, lower=False, subset_by_index=[d - kk, d - 1],
                                          driver="evx" if 4 * kk <= d else "evr",
@@ -468,10 +455,8 @@ class PCA(BaseEstimator):
         W = np.ascontiguousarray(U[:, ::-1].T)        # (4): W = (U_{., <=k})^T
         flip_signs(W)
         S = np.sqrt(explained * (n - 1))
-        if not partial:
-            return self._keep(k, explained, W, S, total, d)
         k = self._keep(k, explained, W, S, total, d)
-        if k < min(n, d):
+        if partial and k < min(n, d):
             tail = total - explained[:k].sum()
             if tail <= 1e-6 * total:   # the subtraction kept < 10 digits: sum the tail itself
                 tail = np.maximum(scipy.linalg.eigvalsh(A_copy, lower=False,
@@ -483,7 +468,7 @@ class PCA(BaseEstimator):
         """Randomized or ARPACK SVD of the centred X: only the top k directions."""
         n, d = X.shape
         self._n = n
-        scatter = _column_scatter(X, mean)
+        scatter = column_scatter(X, mean, _BLOCK_BYTES)
         total = float(scatter.sum()) / (n - 1)
         rng = check_random_state(self.random_state)
         centred = False
