@@ -80,8 +80,13 @@ Then, with W's rows orthonormal and a_j = lambda_j - sigma^2:
     log|C| = sum_j log(a_j + sigma^2) + (d - K) log sigma^2
     log p(x) = -1/2 (d log 2 pi + log|C| + (x - mu)^T C^-1 (x - mu))        ``score_samples``
 
-C^-1 is the matrix inversion lemma applied to C (the K x K inner matrix is diagonal because
-W's rows are orthonormal): no d x d inverse. ``score`` is the mean of ``score_samples``; on
+Why. The mean log-likelihood is -1/2 (d log 2 pi + log|C| + tr(C^-1 S_X)), S_X the sample
+covariance; setting its gradient in W_g to zero gives S_X C^-1 W_g^T = W_g^T, so every column
+of W_g^T is an eigenvector of S_X, with eigenvalue a_j + sigma^2 = lambda_j; the maximum keeps
+the K largest, and the d - K remaining directions have variance sigma^2, whose best value is
+their mean. The inverse is the matrix inversion lemma, (sigma^2 I + W^T D W)^-1 = sigma^-2 (I -
+W^T diag(a / (a + sigma^2)) W) with D = diag(a): the K x K inner matrix is diagonal because W's
+rows are orthonormal, so no d x d inverse; C's eigenvalues give log|C|. ``score`` is the mean of ``score_samples``; on
 held-out data it picks K (the notebook does). With ``whiten=True`` scikit-learn scales W by
 sqrt(lambda) in these formulas (a = lambda (lambda - sigma^2)); npae follows it so that the
 numbers agree, but only ``whiten=False`` gives the density of the data above.
@@ -227,14 +232,10 @@ class PCA(BaseEstimator):
         Divide the codes by sqrt(explained_variance_): unit-variance, uncorrelated codes.
     svd_solver : "auto", "full", "covariance_eigh", "randomized" or "arpack"
         See the module docstring.
-    tol : float >= 0
-        ARPACK's tolerance (0: machine precision).
-    iterated_power : int >= 0 or "auto"
-        Power iterations q of the randomized solver ("auto": 7 if K < 0.1 min(T, d), else 4).
-    n_oversamples : int >= 1
-        Extra random directions of the randomized solver (l = K + n_oversamples).
-    power_iteration_normalizer : "auto", "QR", "LU" or "none"
-        Re-orthonormalisation between power iterations ("auto": none if q <= 2, else LU).
+    tol : float >= 0                  ARPACK's tolerance (0: machine precision)
+    iterated_power, n_oversamples, power_iteration_normalizer
+        The randomized solver's q ("auto": 7 if K < 0.1 min(T, d), else 4), l - K (>= 1) and
+        re-orthonormalisation ("auto": none if q <= 2, else "LU"; or "QR", "none").
     random_state : None, int or numpy RandomState
         Randomized and arpack start vectors, drawn exactly as scikit-learn draws them.
     solver : None, "auto", "svd" or "eigh"
@@ -507,9 +508,8 @@ class PCA(BaseEstimator):
         return h
 
     def transform(self, X):
-        """Codes h = W (x - mean), equation (4) on centred data, shape (n, K); with
-        ``whiten=True`` divided by sqrt(explained_variance_). Computed as X W^T - mean W^T so
-        that X is never copied."""
+        """Codes h = W (x - mean), (4) on centred data, (n, K), as X W^T - mean W^T (X is
+        never copied); with ``whiten=True`` divided by sqrt(explained_variance_)."""
         X = self._validate(X)
         W = self.components_
         h = X @ W.T
