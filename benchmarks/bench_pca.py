@@ -134,14 +134,15 @@ def main(argv=None):
 
 
 def load_mnist_or_synthetic(path):
-    path = Path(path) if path else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    if (path / "train-images-idx3-ubyte.gz").exists() or (path / "train-images-idx3-ubyte").exists():
+    path = (Path(path) if path else
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+    if any((path / f).exists() for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
         from npae.data import load_mnist
         X = load_mnist(path)[0]
         return X.reshape(len(X), -1), f"MNIST training set ({path})"
     # the same size, and a decaying spectrum like images have: low rank plus noise
     rng = np.random.default_rng(0)
-    X = (rng.standard_normal((60000, 100)) * 0.95 ** np.arange(100)) @ rng.standard_normal((100, 784))
+    X = rng.standard_normal((60000, 100)) * 0.95 ** np.arange(100) @ rng.standard_normal((100, 784))
     X += 0.1 * rng.standard_normal(X.shape)
     return X, f"synthetic 60000 x 784 (no MNIST at {path})"
 
@@ -166,7 +167,8 @@ def bench_randomized(args):
             fitted[name] = runners[name]()
             times[name].append(time.perf_counter() - t0)
     exact = PCA(k, svd_solver="covariance_eigh").fit(X).explained_variance_
-    print(f"\n{'randomized':<14}{'best s':>9}{'median s':>10}  {'max rel. error of top-k variances':>34}")
+    print(f"\n{'randomized':<14}{'best s':>9}{'median s':>10}  "
+          f"{'max rel. error of top-k variances':>34}")
     for name, ts in times.items():
         err = np.max(np.abs(fitted[name].explained_variance_ - exact) / exact)
         print(f"{name:<14}{min(ts):9.3f}{np.median(ts):10.3f}  {err:34.1e}")

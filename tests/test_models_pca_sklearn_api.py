@@ -164,9 +164,9 @@ def test_arpack_equals_sklearns():
     assert ours.noise_variance_ == pytest.approx(ref.noise_variance_, rel=1e-9)
 
 
-@pytest.mark.parametrize("shape,k,expected", [((50, 10), 2, "full"), ((1000, 50), 5, "covariance_eigh"),
-                                              ((600, 510), 10, "randomized"),
-                                              ((600, 510), 450, "full"), ((600, 510), 0.5, "full")])
+@pytest.mark.parametrize("shape,k,expected", [
+    ((50, 10), 2, "full"), ((1000, 50), 5, "covariance_eigh"), ((600, 510), 10, "randomized"),
+    ((600, 510), 450, "full"), ((600, 510), 0.5, "full")])
 def test_auto_follows_sklearns_policy(shape, k, expected):
     X = np.random.default_rng(0).random(shape)
     ours = PCA(k, random_state=0).fit(X)
@@ -215,8 +215,8 @@ def test_feature_names_out():
     (dict(n_components=2.5), ValueError, r"n_components=2.5 is neither an integer.*\(0, 1\)"),
     (dict(n_components=1.0), ValueError, r"n_components=1.0 is neither"),
     (dict(n_components=[2]), TypeError, r"n_components must be an integer, a float in"),
-    (dict(n_components=-1), ValueError, r"n_components=-1 must be between 0 and min\(n_samples, "
-                                        r"n_features\)=12 with svd_solver='covariance_eigh'"),
+    (dict(n_components=-1), ValueError, r"n_components=-1 must be between 0 and min\(n_samples"
+                                        r", n_features\)=12 with svd_solver='covariance_eigh'"),
     (dict(n_components=0, svd_solver="randomized"), ValueError, r"must be between 1 and"),
     (dict(n_components=12, svd_solver="arpack"), ValueError, r"strictly less than min"),
     (dict(n_components=0.9, svd_solver="arpack"), ValueError, r"must be between 1 and"),
@@ -235,7 +235,7 @@ def test_mle_needs_more_samples_than_features():
         PCA("mle").fit(_data(14)[:5])
 
 
-# -- real data: the same numbers as scikit-learn ----------------------------------------------------
+# -- real data: the same numbers as scikit-learn -----------------------------------------------
 def _mnist(n=1500):
     from npae.data import load_mnist
     X = load_mnist(require_shared("mnist"), kind="test")[0][:n]

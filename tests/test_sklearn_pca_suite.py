@@ -40,8 +40,8 @@ ARRAY_API = "array-API namespaces (torch, array_api_strict, ...): npae computes 
 #: npae refuses sparse input (TypeError naming .toarray()), so these cannot apply
 SPARSE = ("sparse input: npae refuses it with a TypeError that says to call .toarray() "
           "(test_sparse_input_is_refused_clearly)")
-SPARSE_TESTS = {"test_pca_sparse", "test_pca_sparse_fit_transform",
-                "test_sparse_pca_solver_error", "test_sparse_pca_auto_arpack_singular_values_consistency"}
+SPARSE_TESTS = {"test_pca_sparse", "test_pca_sparse_fit_transform", "test_sparse_pca_solver_error",
+                "test_sparse_pca_auto_arpack_singular_values_consistency"}
 
 
 def _proxy(real, **overrides):

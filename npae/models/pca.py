@@ -86,10 +86,11 @@ of W_g^T is an eigenvector of S_X, with eigenvalue a_j + sigma^2 = lambda_j; the
 the K largest, and the d - K remaining directions have variance sigma^2, whose best value is
 their mean. The inverse is the matrix inversion lemma, (sigma^2 I + W^T D W)^-1 = sigma^-2 (I -
 W^T diag(a / (a + sigma^2)) W) with D = diag(a): the K x K inner matrix is diagonal because W's
-rows are orthonormal, so no d x d inverse; C's eigenvalues give log|C|. ``score`` is the mean of ``score_samples``; on
-held-out data it picks K (the notebook does). With ``whiten=True`` scikit-learn scales W by
-sqrt(lambda) in these formulas (a = lambda (lambda - sigma^2)); npae follows it so that the
-numbers agree, but only ``whiten=False`` gives the density of the data above.
+rows are orthonormal, so no d x d inverse; C's eigenvalues give log|C|. ``score`` is the
+mean of ``score_samples``; on held-out data it picks K (the notebook does). With
+``whiten=True`` scikit-learn scales W by sqrt(lambda) in these formulas (a = lambda (lambda -
+sigma^2)); npae follows it so that the numbers agree, but only ``whiten=False`` gives the
+density of the data above.
 """
 from __future__ import annotations
 
