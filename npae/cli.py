@@ -439,6 +439,9 @@ def _add_pca(sub):
     p.add_argument("--data", default=None, help="as for `npae demo`")
     p.add_argument("-k", "--n-components", type=int, default=50,
                    help="components to keep (default: %(default)s)")
+    p.add_argument("--variance", type=float, default=None, metavar="F",
+                   help="instead of -k: keep the smallest number of components that explains "
+                        "more than the fraction F of the variance, e.g. 0.95 (reports the k kept)")
     p.add_argument("--n-train", type=int, default=10000,
                    help="training images used (default: %(default)s)")
     p.add_argument("--out", default="npae-pca", help="folder for the figures "
@@ -457,10 +460,20 @@ def _cmd_pca(args):
 
     if args.n_train < 2:
         raise ValueError(f"--n-train={args.n_train} must be at least 2")
+    if args.variance is not None and not 0 < args.variance < 1:
+        raise ValueError(f"--variance={args.variance} must lie in (0, 1): the fraction of the "
+                         "variance to keep, e.g. --variance 0.95")
+    if args.variance is None and args.n_components < 1:
+        raise ValueError(f"--n-components={args.n_components}: n_components must be at least 1 "
+                         "(or pass --variance F to choose it from the explained variance)")
     X, X_test = _train_and_test_images(args, args.n_train, 1000, dtype="float64")
     rows, rows_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
-    pca = PCA(args.n_components).fit(rows)     # checks k against the data, naming --n-components
+    # the lecture's closed forms (exact, deterministic); PCA checks k against the data
+    pca = PCA(args.variance or args.n_components, solver="auto").fit(rows)
     ratio = np.cumsum(pca.explained_variance_ratio_)
+    if args.variance is not None:
+        print(f"kept k = {pca.n_components_} components: they explain {ratio[-1]:.4f} of the "
+              f"variance (the fewest that explain more than --variance {args.variance})")
     ks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200) if k <= pca.n_components_]
     if pca.n_components_ not in ks:
         ks.append(pca.n_components_)

@@ -164,7 +164,10 @@ def test_transform_inverse_and_projection(rng):
 
 def test_params_repr_and_save_load(tmp_path, rng):
     pca = PCA(3, solver="svd")
-    assert pca.get_params() == {"n_components": 3, "solver": "svd"}
+    assert pca.get_params() == {
+        "n_components": 3, "solver": "svd", "copy": True, "whiten": False, "svd_solver": "auto",
+        "tol": 0.0, "iterated_power": "auto", "n_oversamples": 10,
+        "power_iteration_normalizer": "auto", "random_state": None}
     assert repr(pca) == "PCA(n_components=3, solver='svd')"
     assert pca.set_params(n_components=2) is pca and pca.n_components == 2
     X = rng.standard_normal((30, 5))
@@ -173,19 +176,36 @@ def test_params_repr_and_save_load(tmp_path, rng):
     pca.save(path)
     back = npae.load(path)
     np.testing.assert_array_equal(back.transform(X), pca.transform(X))
-    assert back.solver_ == "svd" and back.n_components_ == 2
+    assert back.solver_ == "svd" and back.svd_solver_ == "full" and back.n_components_ == 2
+    np.testing.assert_array_equal(back.score_samples(X), pca.score_samples(X))
 
 
 # -- bad input (issue item 6) ---------------------------------------------------------------------
-@pytest.mark.parametrize("k", [0, -1, 6, 11])
+@pytest.mark.parametrize("k", [-1, 6, 11])
 def test_n_components_out_of_range(k, rng):
-    with pytest.raises(ValueError, match=r"n_components=.*\[1, 5\].*component"):
+    # scikit-learn's wording (its own tests match it), then npae's hint
+    with pytest.raises(ValueError, match=rf"n_components={k} must be between 0 and "
+                                         r"min\(n_samples, n_features\)=5 with svd_solver="
+                                         r"'full' \(X has shape \(5, 10\)\); ask for fewer"):
         PCA(k).fit(rng.standard_normal((5, 10)))
 
 
+def test_zero_components_is_the_isotropic_gaussian(rng):
+    # K = 0 (as in scikit-learn): no subspace, PPCA's sigma^2 = the mean variance
+    X = rng.standard_normal((30, 4)) * [1.0, 2.0, 3.0, 4.0]
+    pca = PCA(0).fit(X)
+    assert pca.components_.shape == (0, 4) and pca.transform(X).shape == (30, 0)
+    s2 = np.var(X, axis=0, ddof=1).mean()
+    assert pca.noise_variance_ == pytest.approx(s2, rel=1e-12)
+    np.testing.assert_allclose(pca.get_precision(), np.eye(4) / s2, rtol=1e-12)
+
+
 def test_n_components_not_integer(rng):
-    with pytest.raises(TypeError, match="n_components must be an integer"):
+    with pytest.raises(ValueError, match=r"n_components=2.5 is neither an integer number of "
+                                         r"components nor a fraction of variance in \(0, 1\)"):
         PCA(2.5).fit(rng.standard_normal((5, 10)))
+    with pytest.raises(TypeError, match="n_components must be an integer"):
+        PCA([3]).fit(rng.standard_normal((5, 10)))
 
 
 def test_one_sample_refused(rng):

@@ -26,11 +26,13 @@ above 0.9 with K = 5).
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .._validation import as_float_array, check_param
 from .base import BaseEstimator, check_is_fitted
-from .pca import PCA
+from .pca import PCA, check_n_components
 
 __all__ = ["Eigenfaces"]
 
@@ -40,8 +42,10 @@ class Eigenfaces(BaseEstimator):
 
     Parameters
     ----------
-    n_components : int or None
-        K, the number of eigenfaces (1 <= K <= min(n_images, n_pixels)); None keeps all.
+    n_components : int, float in (0, 1) or None
+        K, the number of eigenfaces (1 <= K <= min(n_images, n_pixels)); a float f keeps the
+        smallest K whose eigenfaces explain more than the fraction f of the variance (the
+        K-term approximation (4) asks "how many terms?"); None keeps all.
     match : "nearest" or "mean"
         The class code a_k of (5): the nearest training image's code or the class mean code.
     standardize : bool
@@ -112,6 +116,8 @@ class Eigenfaces(BaseEstimator):
             if labels.ndim != 1 or len(labels) != len(X):
                 raise ValueError(f"y must be one label per image: got shape {labels.shape} "
                                  f"for {len(X)} images")
+        if isinstance(self.n_components, numbers.Integral):
+            check_n_components(self.n_components, X)   # an eigenface at least
         self.pca_ = PCA(self.n_components, solver=self.solver).fit(X)
         self.n_components_ = self.pca_.n_components_
         self.mean_image_ = self._as_images(self.pca_.mean_[None])[0]
