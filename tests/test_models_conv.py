@@ -62,7 +62,7 @@ def test_gradients_match_finite_differences_float64():
     assert set(grads) == set(params) and len(params) == 8
     for name, p in params.items():
         assert p.dtype == np.float64
-        num = numerical_gradient(lambda _: m.loss(X), p)
+        num = numerical_gradient(lambda _: m.objective(X), p)
         err = np.max(np.abs(grads[name] - num)) / np.max(np.abs(num))
         assert err < 1e-6, (name, err)
 
@@ -81,7 +81,7 @@ def test_lecture_net_gradient_directional_check():
     for t in (h, -h):
         for k, p in params.items():
             p[...] = base[k] + t * v[k]
-        vals.append(m.loss(X))
+        vals.append(m.objective(X))
     for k, p in params.items():
         p[...] = base[k]
     numeric = (vals[0] - vals[1]) / (2 * h)

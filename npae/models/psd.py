@@ -151,7 +151,7 @@ W-step, Z fixed. Only the encoder term depends on W (and b, g). With a = W x + b
 backtracking (the step halves until the encoder term decreases enough), so the W-step never
 increases (2) either.
 
-``loss(X)`` and ``gradients(X)``: z is a latent variable, not a parameter, so the loss of
+``objective(X)`` and ``gradients(X)``: z is a latent variable, not a parameter, so the loss of
 the parameters is the objective at the optimal codes::
 
     (9)  loss(D, W) = (1/n) sum_t min_z E(x^(t), z)
@@ -975,9 +975,12 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                              f"{(n, self.n_atoms)}")
         return Z
 
-    def objective(self, X, Z):
-        """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2."""
+    def objective(self, X, Z=None):
+        """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2.
+        Without Z: (9), (2) at the optimal codes z*, whose gradients are ``gradients(X)``."""
         check_is_fitted(self, "_params")
+        if Z is None:
+            return self._loss_and_gradients(self._validate_data(X, reset=False))[0]
         X = self._validate_data(X, reset=False, dtype=np.float64)
         Z = self._check_codes(Z, X.shape[0])
         return sum(self._terms(X, Z, self._encode(X)[0]).values())
