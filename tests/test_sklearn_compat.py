@@ -93,6 +93,23 @@ def test_loss_is_a_plain_hyperparameter_for_clone():
     assert type(twin.loss) is str and np.isfinite(twin.objective(X))
 
 
+def test_every_gradient_trained_model_has_objective_and_plain_hyperparameters():
+    """``objective(X)`` on every gradient-trained model; no method shares a hyper-parameter's
+    name (``loss`` is a plain string, nothing else)."""
+    import inspect
+
+    import npae.models as models
+    from npae.models.base import GradientModelMixin
+    trained = [c for c in vars(models).values()
+               if isinstance(c, type) and issubclass(c, GradientModelMixin)]
+    assert len(trained) >= 7
+    for cls in trained:
+        assert "X" in inspect.signature(cls.objective).parameters, cls
+        assert not hasattr(cls, "loss"), cls
+        for name in cls._param_names():
+            assert not callable(inspect.getattr_static(cls, name, None)), (cls, name)
+
+
 def test_not_fitted_error_is_sklearns_when_sklearn_is_loaded():
     with pytest.raises(SkNotFittedError) as info:
         PCA().transform(np.ones((2, 2)))
