@@ -197,6 +197,7 @@ def test_sgd_optimizer_and_untied_train(rng):
     assert m.history_["loss"][-1] < 0.8 * m.history_["loss"][0]
 
 
+@pytest.mark.slow
 def test_mnist_real_data():
     path = require_shared("mnist")
     from npae.data import load_mnist
@@ -286,6 +287,7 @@ def test_bad_data():
 
 # -- figures (item 6) -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_figures_filters_codes_curves_reconstructions(tmp_path):
     from npae.plot import bottleneck_codes, encoder_filters, loss_curves, side_by_side
     from npae.models import StackedAutoencoder

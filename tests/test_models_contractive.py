@@ -74,6 +74,7 @@ def test_penalty_gradient_alone(rng):
         np.testing.assert_allclose(g1[name], g0[name], rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_contracts_at_similar_reconstruction_error():
     """Measured (load_digits, 1397 train / 400 test, 64 hidden, 30 epochs): plain AE
     cross-entropy 14.9, mean ||J||_F^2 54; lam=0.05: cross-entropy 15.4 (+3.5%), ||J||^2 24."""

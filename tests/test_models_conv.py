@@ -88,6 +88,7 @@ def test_lecture_net_gradient_directional_check():
     assert abs(analytic - numeric) <= 1e-6 * abs(numeric)
 
 
+@pytest.mark.slow
 def test_fit_float32_learns_and_keeps_float32(digits):
     X = digits[:256]
     # a larger step than the slide's 0.001 so that 24 Adam steps show clear progress
@@ -108,6 +109,7 @@ def test_fit_float32_learns_and_keeps_float32(digits):
     assert abs(m.history_["val_loss"][-1] - m.score(digits[256:])) < 1e-5
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_gives_the_same_model(tmp_path, digits):
     X = digits[:96]
     ck = tmp_path / "conv.npz"

@@ -91,8 +91,10 @@ def test_loss_is_deterministic_given_rng_and_transform_is_clean(rng):
 
 # -- it denoises ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise, kw, gain", [("mask", {"nu": 0.3}, 3.0),
                                              ("gaussian", {"sigma": 0.3}, 4.5)])
+@pytest.mark.slow
 def test_denoises_held_out_digits(noise, kw, gain):
     """Held-out images corrupted the same way: the reconstruction is closer to the clean image
     than the corrupted input is, and closer than a plain autoencoder's reconstruction.
@@ -113,6 +115,7 @@ def test_denoises_held_out_digits(noise, kw, gain):
     assert after > plain_after + 1.0
 
 
+@pytest.mark.slow
 def test_denoises_mnist():
     path = require_shared("mnist")
     from npae.data import load_mnist

@@ -137,6 +137,7 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
         np.testing.assert_allclose(m.U_ @ m.V_, Q @ Q.T, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_tied_model_finds_the_top_principal_subspace():
     path = require_fashion_mnist()
     from npae.data import load_fashion_mnist

@@ -451,6 +451,7 @@ def test_objective_never_increases_across_blocks(small_digits, encoder):
     assert E_prev < first          # and it does decrease
 
 
+@pytest.mark.slow
 def test_training_history_and_prediction_approaches_optimal_code(capsys):
     """Trained on digits, the objective goes down epoch by epoch, the prediction h(x) gets
     closer to the optimal code z* (relative error ||h - z*|| / ||z*|| on held-out digits,
@@ -484,6 +485,7 @@ def test_training_history_and_prediction_approaches_optimal_code(capsys):
     assert 0.5 < np.mean(Z == 0) < 0.99
 
 
+@pytest.mark.slow
 def test_mnist_learns_sparse_codes_and_a_useful_predictor():
     """Real MNIST digits: after a few epochs, z* reconstructs better than the fast code h,
     both much better than the mean image, codes mostly zero; the numbers are reported."""

@@ -89,6 +89,7 @@ def test_layers_are_pretrained_on_the_previous_codes():
         a1.transform(X)).score(a1.transform(X))
 
 
+@pytest.mark.slow
 def test_fine_tuning_lowers_the_reconstruction_error():
     """Measured (load_digits 1200 / 597, 64-32-16, 10 pre-training epochs per layer):
     pre-trained stack 19.9 nats per image on the held-out split, fine-tuned (20 epochs) 17.7."""
@@ -119,6 +120,7 @@ def softmax_on_pixels(X, y, n_epochs, learning_rate, batch_size, seed):
     return lambda Z: np.argmax(lin.forward(Z), axis=1)
 
 
+@pytest.mark.slow
 def test_supervised_fine_tuning_beats_softmax_on_pixels():
     """Measured (load_digits 1200 / 597, 64-128-64-softmax, 5 supervised epochs): held-out
     accuracy 0.972 against 0.928 for softmax on raw pixels (other splits/seeds: 0.968 vs

@@ -69,6 +69,7 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
 def test_npae_never_imports_sklearn():
     """Fitting, tagging-free use, errors and save/load all work without scikit-learn loaded."""
     code = (
