@@ -71,7 +71,6 @@ def training_table(steps=100, repeats=3):
 def kernel_table(dtype=np.float32, n=BATCH, d=784, k=256, number=200, repeats=7):
     """Rows (name, fast ms, twin ms) for each fast path of the dense training step next to its
     plain-NumPy twin, at the lecture-sized model's shapes."""
-    from .models.autoencoder import tied_weight_gradient
     from .nn import elementwise as E
     from .optim import _adam_kernel, adam_update_ref
     rng = np.random.default_rng(0)
@@ -79,20 +78,10 @@ def kernel_table(dtype=np.float32, n=BATCH, d=784, k=256, number=200, repeats=7)
     a_hat = (2 * rng.standard_normal((n, d))).astype(dtype)
     X = rng.random((n, d)).astype(dtype)
     h, dh = E.sigmoid(a), rng.standard_normal((n, k)).astype(dtype)
-    g = E.cross_entropy_logits(a_hat, X)[1]
     p, gW, m = (rng.standard_normal((k, d)).astype(dtype) for _ in range(3))
     v = rng.random((k, d)).astype(dtype)
     T = np.dtype(dtype).type
     adam = (T(0.9), T(0.1), T(0.999), T(0.001), T(1e-3), T(1e-8), T(0.0))
-    G = np.empty((k, d), dtype)
-
-    def stacked():             # as the model does it: written straight into the gradient
-        tied_weight_gradient(dh, X, h, g, out=G)
-
-    def two_products():        # as the layers do it: zeroed, then the decoder's term and
-        G.fill(0.0)            # the encoder's added (TiedLinear's +=, then Linear's)
-        np.add(G, h.T @ g, out=G)
-        np.add(G, dh.T @ X, out=G)
 
     pairs = [
         (f"sigmoid, {n}x{k}", lambda: E.sigmoid(a), lambda: E.sigmoid_ref(a)),
@@ -104,7 +93,6 @@ def kernel_table(dtype=np.float32, n=BATCH, d=784, k=256, number=200, repeats=7)
          lambda: _adam_kernel(p.reshape(-1), gW.reshape(-1), m.reshape(-1), v.reshape(-1),
                               *adam),
          lambda: adam_update_ref(p, gW, m, v, 0.9, 0.999, 1e-3, 1e-8, 0.0)),
-        ("tied dL/dW: stacked product vs zero + two +=", stacked, two_products),
     ]
     return [(name, _best_ms(fast, number, repeats), _best_ms(twin, number, repeats))
             for name, fast, twin in pairs]

@@ -8,6 +8,9 @@ gradient functions return dL/d(prediction) for that same L, so they carry the 1/
 * cross-entropy (binary inputs, sigmoid output):        l = -sum_k [x_k log x̂_k + (1 - x_k) log(1 - x̂_k)]
 * the same cross-entropy from the logits â, x̂ = sigm(â) (stable; see ``cross_entropy_with_logits``)
 * L1 (the sparsity penalty of PSD):                     l = sum_k |z_k|
+
+``ReconstructionLoss`` is the last layer of an autoencoder: the output unit x̂ = o(â) and one
+of these losses, with a forward (L) and a backward (dL/dâ) like every ``npae.nn`` layer.
 """
 from __future__ import annotations
 
@@ -15,13 +18,15 @@ import numpy as np
 from scipy.special import xlog1py, xlogy
 
 from ._validation import as_float_array, check_param
-from .nn.activations import sigmoid
+from .nn.activations import Sigmoid, sigmoid
+from .nn.base import Layer
+from .nn.elementwise import cross_entropy_logits
 
 __all__ = [
     "squared_error", "squared_error_grad",
     "cross_entropy", "cross_entropy_grad",
     "cross_entropy_with_logits", "cross_entropy_with_logits_grad",
-    "l1", "l1_grad", "LOSSES", "get_loss",
+    "l1", "l1_grad", "LOSSES", "get_loss", "ReconstructionLoss",
 ]
 
 
@@ -148,3 +153,58 @@ LOSSES = {
 def get_loss(name):
     check_param("loss", name, options=tuple(LOSSES))
     return LOSSES[name]
+
+
+class ReconstructionLoss(Layer):
+    """The output unit and the loss as one layer: L = l(o(â), x), mean over the batch.
+
+    ``output`` is the layer o (``Sigmoid`` or ``Identity``), ``loss`` a name of ``LOSSES``
+    (or its entry). With x̂ = o(â), by the chain rule through o:
+
+        forward(â, x):   L = loss.value(x̂, x)
+        backward():      dL/dâ = o.backward(loss.grad(x̂, x))
+
+    The sigmoid with the cross-entropy is the pair where this simplifies: o'(â) = x̂ (1 - x̂)
+    cancels the loss's denominator and dL/dâ = (x̂ - x) / n (``cross_entropy_with_logits`` and
+    ``cross_entropy_with_logits_grad``). For that pair the layer works from the logits â: no
+    log(0), no division by x̂ (1 - x̂), and value and gradient come from one fused pass
+    (``npae.nn.elementwise.cross_entropy_logits``, which has a NumPy twin) made in
+    ``forward``, whose gradient ``backward`` returns. Tests hold that pass to the chain rule
+    above and to the two functions. ``forward(..., need_grad=False)`` skips the gradient
+    (evaluation only; ``backward`` then refuses).
+    """
+
+    def __init__(self, output, loss):
+        super().__init__()
+        if not isinstance(output, Layer):
+            raise TypeError(f"output must be an npae.nn layer (Sigmoid() or Identity()), got "
+                            f"{type(output).__name__}")
+        self.output = output
+        self.loss = loss if isinstance(loss, _Loss) else get_loss(loss)
+        self.from_logits = self.loss.from_logits or (
+            self.loss.name == "cross_entropy" and isinstance(output, Sigmoid))
+
+    def forward(self, a_hat, x, need_grad=True):
+        """L for the decoder's pre-activation ``a_hat`` and the target ``x`` (same shape)."""
+        if self.from_logits:
+            L, g = cross_entropy_logits(a_hat, x, need_grad)
+            self.cache = ("logits", g)
+            return L
+        x_hat = self.output.forward(a_hat)
+        self.cache = ("output", x_hat, x) if need_grad else ("output", None, None)
+        return self.loss.value(x_hat, x)
+
+    def backward(self, dout=1.0):
+        """dL/dâ (times ``dout``, the upstream dC/dL of a larger objective C, default 1)."""
+        if self.cache is None or self.cache[1] is None:
+            raise RuntimeError("ReconstructionLoss.backward needs forward(a_hat, x) with "
+                               "need_grad=True first")
+        if self.cache[0] == "logits":
+            g = self.cache[1]
+        else:
+            _, x_hat, x = self.cache
+            g = self.output.backward(self.loss.grad(x_hat, x))
+        return g if dout == 1.0 else g * dout
+
+    def extra_repr(self):
+        return f"{self.output!r}, {self.loss.name!r}"

@@ -10,6 +10,7 @@ import npae
 from npae.cli import main
 
 
+@pytest.mark.slow
 def test_demo_trains_and_writes_the_lecture_figure(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--data", "synthetic", "--n-train", "256", "--epochs", "2",
@@ -22,6 +23,7 @@ def test_demo_trains_and_writes_the_lecture_figure(tmp_path, capsys):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+@pytest.mark.slow
 def test_train_checkpoints_saves_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "conv", "--data", "synthetic", "--n-train", "128", "--epochs", "1",
@@ -46,12 +48,14 @@ def test_missing_data_path_is_a_clear_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "npae", "--version"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.startswith("npae ")
 
 
+@pytest.mark.slow
 def test_pca_reports_variance_and_reconstruction_and_writes_figures(tmp_path, capsys):
     from sklearn.decomposition import PCA as SkPCA
 
@@ -84,6 +88,7 @@ def test_pca_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "--n-train=1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_prints_both_tables(capsys):
     """`npae bench` runs end to end (tiny settings) and prints a positive time for every
     model and fast path; speed itself is never asserted (shared machines are noisy)."""
@@ -102,8 +107,8 @@ def test_bench_prints_both_tables(capsys):
     assert len(rows) == 3 and all(r and float(r[1]) > 0 and float(r[2]) > 0 for r in rows)
     assert "20 epochs:" in text                   # the lecture's run, for the conv net
     kernels = [re.search(number * 3 + r"\s*$", line) for line in text.splitlines()
-               if line.startswith(("sigmoid", "cross-entropy", "Adam update", "tied dL/dW"))]
-    assert len(kernels) == 5 and all(k and min(map(float, k.groups())) > 0 for k in kernels)
+               if line.startswith(("sigmoid", "cross-entropy", "Adam update"))]
+    assert len(kernels) == 4 and all(k and min(map(float, k.groups())) > 0 for k in kernels)
 
 
 def test_bench_bad_arguments_are_clear_errors(capsys):
@@ -113,11 +118,13 @@ def test_bench_bad_arguments_are_clear_errors(capsys):
     assert "steps=0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, cls, extra", [
     ("autoencoder", "Autoencoder", []),
     ("denoising", "DenoisingAutoencoder", ["--nu", "0.4"]),
     ("contractive", "ContractiveAutoencoder", ["--lam", "0.2"]),
 ])
+@pytest.mark.slow
 def test_train_dense_models_write_figures_and_resume(tmp_path, capsys, kind, cls, extra):
     out = tmp_path / kind
     args = ["train", kind, "--data", "synthetic", "--n-train", "256", "--hidden", "16",
@@ -136,6 +143,7 @@ def test_train_dense_models_write_figures_and_resume(tmp_path, capsys, kind, cls
         assert model.lam == 0.2
 
 
+@pytest.mark.slow
 def test_train_dense_bad_hyper_parameter_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "denoising", "--data", "synthetic", "--n-train", "64", "--nu", "1.5",
                  "--epochs", "1", "--out", str(tmp_path / "x"), "--quiet"]) == 1

@@ -39,6 +39,7 @@ def line_of(out, name):
 # -------------------------------------------------------------------------------------------
 # npae check
 # -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_check_correct_answers_exits_0(capsys):
     code, out, _ = run(capsys, "check", ANSWERS / "correct.py")
     assert code == 0
@@ -244,6 +245,7 @@ def test_gradcheck_user_errors_are_messages(capsys, mine):
     assert code == 1 and "--shape" in err
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_in_a_fresh_process(tmp_path):
     """``python -m npae check`` from another directory, as a student would run it."""
     proc = subprocess.run([sys.executable, "-m", "npae", "check",

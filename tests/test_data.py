@@ -238,6 +238,7 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 MNIST_TRAIN_IMAGES_MD5 = "6bbc9ace898e44ae57da46a324031adb"  # the uncompressed original
 
 
+@pytest.mark.slow
 def test_real_mnist():
     path = require_shared("mnist")
     raw, y = load_mnist(path, "train", raw=True)
@@ -258,6 +259,7 @@ def test_real_mnist():
     assert abs(mean - 0.1307) < 1e-4 and abs(np.sqrt(freq @ (v - mean) ** 2) - 0.3081) < 1e-4
 
 
+@pytest.mark.slow
 def test_real_fashion_mnist(monkeypatch):
     path = require_fashion_mnist()
     X, y = load_fashion_mnist(kind="test")
@@ -419,6 +421,7 @@ def nearest_neighbour_accuracy(X_train, y_train, X_test, y_test):
     return (y_train[d2.argmin(1)] == y_test).mean()
 
 
+@pytest.mark.slow
 def test_synthetic_digits_are_class_distinguishable(digits):
     X, y = digits
     Xh, yh = synthetic_digits(1000, seed=100)
@@ -429,6 +432,7 @@ def test_synthetic_digits_are_class_distinguishable(digits):
     assert nearest_neighbour_accuracy(X[:2000], y[:2000], Xh, yh) > 0.93
 
 
+@pytest.mark.slow
 def test_synthetic_digits_look_like_mnist(digits):
     """Trained on synthetic digits only, 1-NN reads real MNIST far above chance (0.1)."""
     path = require_shared("mnist")
@@ -522,6 +526,7 @@ def symmetry(X):
     return corr(X, X[:, :, ::-1]), corr(X, X[:, ::-1, :])
 
 
+@pytest.mark.slow
 def test_att_faces_real():
     path = require_shared("faces/att_faces")
     X, y = load_att_faces(path)

@@ -137,6 +137,7 @@ def test_objectives_are_not_the_references_in_disguise():
 # -------------------------------------------------------------------------------------------
 # the checker on the answer fixtures
 # -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_correct_answers_pass():
     results, error = check_answers(ANSWERS / "correct.py")
     assert error is None
@@ -209,6 +210,7 @@ def _module(kind, _cache={}):
     return _cache[kind]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,name,words", WRONG, ids=[f"{k}-{n}" for k, n, _ in WRONG])
 def test_typical_wrong_answer_fails_with_its_hint(wrong_results, kind, name, words):
     r = wrong_results[kind][name]
@@ -351,6 +353,7 @@ def test_a_float32_answer_is_refused_with_the_reason():
     assert "float64" in res.message and not res.hint       # said once, not contradicted
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 2 ** 32 - 1))
 def test_on_any_inputs_the_correct_answer_passes_and_its_negation_fails(seed):

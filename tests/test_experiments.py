@@ -6,6 +6,7 @@ from npae.models.experiments import relative_error, undercomplete_vs_overcomplet
 from conftest import sklearn_digits
 
 
+@pytest.mark.slow
 def test_overcomplete_copies_the_others_do_not():
     """Measured (1000 train / 300 test digits, 40 epochs; r = unexplained variance fraction):
 

@@ -114,3 +114,68 @@ def test_get_loss_names_the_choices():
     assert losses.get_loss("squared").value is losses.squared_error
     with pytest.raises(ValueError, match="'mse'.*'squared'"):
         losses.get_loss("mse")
+
+
+# -- ReconstructionLoss: the output unit and the loss as the network's last layer -------------
+
+def _chain_rule(output, name, a_hat, x):
+    """L and dL/dâ the plain way: x̂ = o(â), the loss and its gradient, back through o."""
+    x_hat = output.forward(a_hat)
+    L = getattr(losses, name)(x_hat, x)
+    return L, output.backward(getattr(losses, name + "_grad")(x_hat, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_sigmoid_cross_entropy_layer_equals_the_plain_path(rng, dtype):
+    """The fused pass behind ReconstructionLoss(Sigmoid(), "cross_entropy") gives npae.losses'
+    value and gradient from the logits, and the chain rule through Sigmoid where that is
+    well conditioned (x̂ away from 0 and 1)."""
+    from npae.nn import Sigmoid
+    eps = np.finfo(dtype).eps
+    layer = losses.ReconstructionLoss(Sigmoid(), "cross_entropy")
+    assert layer.from_logits
+    for scale in (0.1, 3.0, 50.0, 1e4):  # 1e4: fully saturated, still finite
+        a_hat = (scale * rng.standard_normal((9, 13))).astype(dtype)
+        x = rng.random((9, 13)).astype(dtype)
+        x[0] = x[0] > 0.5  # binary entries too
+        L = layer.forward(a_hat, x)
+        g = layer.backward()
+        ref = losses.cross_entropy_with_logits(a_hat, x)
+        assert np.isfinite(L) and abs(L - ref) <= 20 * eps * abs(ref)
+        np.testing.assert_allclose(g, losses.cross_entropy_with_logits_grad(a_hat, x),
+                                   rtol=4 * eps, atol=float(np.finfo(dtype).tiny))
+        assert g.dtype == dtype
+        if scale == 0.1 and dtype == np.float64:
+            L_plain, g_plain = _chain_rule(Sigmoid(), "cross_entropy", a_hat, x)
+            assert abs(L - L_plain) <= 1e-12 * abs(L)
+            np.testing.assert_allclose(g, g_plain, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(layer.backward(dout=2.5), 2.5 * g, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("out, name", [("Sigmoid", "squared"), ("Identity", "squared")])
+def test_unfused_reconstruction_loss_is_the_chain_rule(rng, out, name):
+    import npae.nn as nn
+    a_hat, x = rng.standard_normal((7, 5)), rng.random((7, 5))
+    layer = losses.ReconstructionLoss(getattr(nn, out)(), name)
+    assert not layer.from_logits
+    L = layer.forward(a_hat, x)
+    L_plain, g_plain = _chain_rule(getattr(nn, out)(), "squared_error", a_hat, x)
+    g = layer.backward()
+    assert L == L_plain
+    np.testing.assert_array_equal(g, g_plain)
+    num = numerical_gradient(lambda a: layer.forward(a, x), a_hat.copy())
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
+
+
+def test_reconstruction_loss_needs_forward_with_gradient():
+    from npae.nn import Sigmoid
+    layer = losses.ReconstructionLoss(Sigmoid(), "cross_entropy")
+    with pytest.raises(RuntimeError, match="forward"):
+        layer.backward()
+    layer.forward(np.zeros((2, 3)), np.ones((2, 3)), need_grad=False)
+    with pytest.raises(RuntimeError, match="need_grad=True"):
+        layer.backward()
+    with pytest.raises(TypeError, match="Sigmoid"):
+        losses.ReconstructionLoss("sigmoid", "cross_entropy")
+    with pytest.raises(ValueError, match="loss"):
+        losses.ReconstructionLoss(Sigmoid(), "hinge")

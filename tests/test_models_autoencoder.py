@@ -7,9 +7,9 @@ from scipy.special import expit, xlog1py, xlogy
 
 from conftest import randomised, rel_err, require_shared, sklearn_digits
 from npae.gradcheck import numerical_gradient
-from npae.losses import cross_entropy_with_logits, cross_entropy_with_logits_grad
+from npae import losses
 from npae.models import Autoencoder, NotFittedError
-from npae.models.autoencoder import cross_entropy_logits_fused, tied_weight_gradient
+from npae.nn import Identity, Linear, Sigmoid, TiedLinear
 
 PAIRS = [("sigmoid", "cross_entropy"), ("sigmoid", "squared"), ("linear", "squared")]
 
@@ -27,7 +27,7 @@ def test_gradients_match_finite_differences(n, d, k, tied, pair, seed):
     assert set(grads) == set(m.parameters()) == ({"W", "b", "c"} | ({"W_star"} if not tied
                                                                    else set()))
     for name, p in m.parameters().items():
-        num = numerical_gradient(lambda _: m.loss(X), p)
+        num = numerical_gradient(lambda _: m.objective(X), p)
         # central differences, h = 1e-6: truncation ~1e-12, rounding ~eps*|L|/h ~ 1e-10
         # absolute (|L| < 10 here); hence atol 1e-8, which a wrong term or factor far exceeds
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
@@ -51,42 +51,79 @@ def test_tied_gradient_is_encoder_term_plus_decoder_term(rng):
     assert rel_err(gW, encoder_term + decoder_term) < 1e-12  # same sums, rounding only
     # both terms matter: neither alone is the gradient
     assert rel_err(gW, encoder_term) > 0.05 and rel_err(gW, decoder_term) > 0.05
-    num = numerical_gradient(lambda _: m.loss(X), m.parameters()["W"])
+    num = numerical_gradient(lambda _: m.objective(X), m.parameters()["W"])
     np.testing.assert_allclose(gW, num, rtol=1e-6, atol=1e-8)  # finite differences, ~1e-10 abs
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_stacked_product_equals_the_layers_accumulated_terms(rng, dtype):
-    """The model forms (10) as one product, [∇_a; h]^T [x; g]; the layers build the same sum
-    one term at a time: TiedLinear.backward's ``+=`` (decoder) and then the encoder's."""
-    X = rng.random((17, 11)).astype(dtype)
-    m = randomised(Autoencoder(6, tied=True, dtype=dtype), X, rng)
-    want = m.gradients(X)["W"]
-    enc, act, dec = m._enc, m._act, m._dec
-    h = act.forward(enc.forward(X))
-    L, g = cross_entropy_logits_fused(dec.forward(h), X)
-    enc.zero_grad()
-    dh = dec.backward(g)                         # adds h^T g into the encoder's W gradient
-    decoder_term = enc.grads["W"].copy()
-    da = act.backward(dh)
-    enc.backward(da)                             # adds ∇_a^T x on top
-    assert rel_err(decoder_term, h.T @ g) < 10 * np.finfo(dtype).eps
-    np.testing.assert_allclose(want, enc.grads["W"], rtol=0,
-                               atol=20 * np.finfo(dtype).eps * np.abs(enc.grads["W"]).max())
-    assert tied_weight_gradient(da, X, h, g).dtype == dtype
+def _layer_by_layer(m, X):
+    """The model's objective and gradients composed here from fresh npae.nn layers holding
+    the model's values, and npae.losses' functions: (1)-(10) one layer at a time."""
+    p = {k: v.copy() for k, v in m.parameters().items()}
+    k, d = p["W"].shape
+    enc = Linear(d, k)
+    enc.params["W"][...], enc.params["b"][...] = p["W"], p["b"]
+    if m.tied:
+        dec = TiedLinear(enc)
+        dec.params["c"][...] = p["c"]
+    else:
+        dec = Linear(k, d)
+        dec.params["W"][...], dec.params["b"][...] = p["W_star"], p["c"]
+    act, out = Sigmoid(), (Sigmoid() if m.decoder == "sigmoid" else Identity())
+    a_hat = dec.forward(act.forward(enc.forward(X)))
+    if m.loss == "cross_entropy":    # (5) with (4) sigm, from the logits: (7) g = x̂ - x
+        L = losses.cross_entropy_with_logits(a_hat, X)
+        g = losses.cross_entropy_with_logits_grad(a_hat, X)
+    else:                            # (6), then back through the output unit
+        x_hat = out.forward(a_hat)
+        L = losses.squared_error(x_hat, X)
+        g = out.backward(losses.squared_error_grad(x_hat, X))
+    enc.backward(act.backward(dec.backward(g)))
+    grads = {"W": enc.grads["W"], "b": enc.grads["b"], "c": dec.grads["c" if m.tied else "b"]}
+    if not m.tied:
+        grads["W_star"] = dec.grads["W"]
+    return L, grads
 
 
-def test_fused_logits_loss_equals_npae_losses(rng):
-    """The training loop's fused loss is npae.losses' cross-entropy from logits, exactly."""
-    for scale in (0.1, 3.0, 50.0, 1e4):  # 1e4: fully saturated, still finite
-        a_hat = scale * rng.standard_normal((9, 13))
-        X = rng.random((9, 13))
-        X[0] = (X[0] > 0.5)  # binary entries too
-        L, g = cross_entropy_logits_fused(a_hat, X)
-        ref = cross_entropy_with_logits(a_hat, X)
-        assert np.isfinite(L) and abs(L - ref) <= 1e-13 * abs(ref)
-        np.testing.assert_allclose(g, cross_entropy_with_logits_grad(a_hat, X), rtol=0,
-                                   atol=1e-16)
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("decoder, loss", PAIRS)
+def test_gradients_are_the_layers_backward_passes(rng, tied, decoder, loss):
+    """The model's objective and gradients equal the layer-by-layer composition (float64)."""
+    X = rng.random((23, 13)) if loss == "cross_entropy" else rng.standard_normal((23, 13))
+    m = randomised(Autoencoder(7, tied=tied, decoder=decoder, loss=loss), X, rng)
+    L, want = _layer_by_layer(m, X)
+    grads = m.gradients(X)
+    assert set(grads) == set(want)
+    for name, g in want.items():
+        assert rel_err(grads[name], g) < 1e-12, name
+    assert m.objective(X) == pytest.approx(L, rel=1e-12)
+
+
+def test_tied_model_trains_through_tiedlinear_backward(monkeypatch):
+    """Fitting a tied model runs TiedLinear.backward (its ``+=`` adds the decoder term of
+    (10)) and Linear.backward (the encoder term) on every step."""
+    calls = {"TiedLinear": 0, "Linear": 0}
+
+    def spy(cls):
+        original = cls.backward
+
+        def backward(self, dout):
+            calls[cls.__name__] += 1
+            return original(self, dout)
+        monkeypatch.setattr(cls, "backward", backward)
+
+    spy(TiedLinear)
+    spy(Linear)
+    X, _ = sklearn_digits()
+    m = Autoencoder(8, tied=True, n_epochs=2, batch_size=50, random_state=0).fit(X[:200])
+    assert calls == {"TiedLinear": 8, "Linear": 8}  # 2 epochs x 4 mini-batches
+    assert m.history_["loss"][-1] < m.history_["loss"][0]
+    # and without TiedLinear's term the gradient is wrong: the model uses what the layer adds
+    monkeypatch.setattr(TiedLinear, "backward",
+                        lambda self, dout: dout @ self.encoder.params["W"].T)
+    X = X[:20]
+    gW = m.gradients(X)["W"]
+    num = numerical_gradient(lambda _: m.objective(X), m.parameters()["W"])
+    assert rel_err(gW, num) > 0.01
 
 
 # -- the equations, checked against formulas written here -------------------------------------
@@ -105,7 +142,7 @@ def test_transform_reconstruct_score_follow_the_lecture(rng, tied):
     np.testing.assert_allclose(m.reconstruct(X), x_hat, rtol=1e-13)
     ce = -(xlogy(X, x_hat) + xlog1py(1 - X, -x_hat)).sum(axis=1).mean()
     assert m.score(X) == pytest.approx(ce, rel=1e-10)
-    assert m.loss(X) == pytest.approx(ce, rel=1e-10)
+    assert m.objective(X) == pytest.approx(ce, rel=1e-10)
 
 
 def test_linear_decoder_with_squared_error(rng):
@@ -160,6 +197,7 @@ def test_sgd_optimizer_and_untied_train(rng):
     assert m.history_["loss"][-1] < 0.8 * m.history_["loss"][0]
 
 
+@pytest.mark.slow
 def test_mnist_real_data():
     path = require_shared("mnist")
     from npae.data import load_mnist
@@ -176,12 +214,17 @@ def test_mnist_real_data():
 
 # -- the estimator API ------------------------------------------------------------------------
 
-def test_loss_is_hyperparameter_and_method():
+def test_loss_is_a_plain_hyperparameter_and_objective_a_method():
+    import inspect
+    sig = inspect.signature(Autoencoder)
+    assert sig.parameters["loss"].default == "cross_entropy"
+    assert type(sig.parameters["loss"].default) is str
     X, _ = sklearn_digits()
     m = Autoencoder(4, loss="squared", n_epochs=1, random_state=0)
-    assert m.loss == "squared" and m.get_params()["loss"] == "squared"
+    assert type(m.loss) is str and m.get_params()["loss"] == "squared"
     m.fit(X[:100])
-    assert isinstance(m.loss(X[:10]), float)
+    assert type(m.loss) is str and m.loss == "squared"
+    assert isinstance(m.objective(X[:10]), float)
     m.set_params(loss="cross_entropy")
     assert m.loss == "cross_entropy" and "cross_entropy" not in repr(m)  # the default
 
@@ -244,6 +287,7 @@ def test_bad_data():
 
 # -- figures (item 6) -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_figures_filters_codes_curves_reconstructions(tmp_path):
     from npae.plot import bottleneck_codes, encoder_filters, loss_curves, side_by_side
     from npae.models import StackedAutoencoder

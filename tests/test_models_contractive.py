@@ -29,7 +29,7 @@ def test_gradients_match_finite_differences(n, d, k, tied, loss, lam, seed):
     m = randomised(ContractiveAutoencoder(k, lam=lam, tied=tied, loss=loss), X, rng, scale=0.8)
     grads = m.gradients(X)
     for name, p in m.parameters().items():
-        num = numerical_gradient(lambda _: m.loss(X), p)
+        num = numerical_gradient(lambda _: m.objective(X), p)
         # central differences: rounding ~eps*|L|/h ~ 1e-10 absolute, so atol 1e-8
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
 
@@ -49,7 +49,7 @@ def test_jacobian_penalty_equals_finite_difference_jacobian(n, d, k, seed):
 def test_loss_is_reconstruction_plus_lam_times_penalty(rng):
     X = sklearn_digits()[0][:30]
     m = randomised(ContractiveAutoencoder(6, lam=0.7), X, rng)
-    assert m.loss(X) == pytest.approx(m.score(X) + 0.7 * m.jacobian_penalty(X), rel=1e-12)
+    assert m.objective(X) == pytest.approx(m.score(X) + 0.7 * m.jacobian_penalty(X), rel=1e-12)
     # with lam = 0 the objective and the gradients are the plain autoencoder's
     plain = Autoencoder(6, n_epochs=0).fit(X)
     for k, p in plain.parameters().items():
@@ -60,7 +60,7 @@ def test_loss_is_reconstruction_plus_lam_times_penalty(rng):
 
 
 def test_penalty_gradient_alone(rng):
-    """The penalty's own gradient (equations 4-6): loss(lam) - loss(0), held to FD."""
+    """The penalty's own gradient (equations 4-6): objective(lam) - objective(0), held to FD."""
     X = sklearn_digits()[0][:12]
     m = randomised(ContractiveAutoencoder(5, lam=1.0, tied=False), X, rng)
     g1 = m.gradients(X)
@@ -74,6 +74,7 @@ def test_penalty_gradient_alone(rng):
         np.testing.assert_allclose(g1[name], g0[name], rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_contracts_at_similar_reconstruction_error():
     """Measured (load_digits, 1397 train / 400 test, 64 hidden, 30 epochs): plain AE
     cross-entropy 14.9, mean ||J||_F^2 54; lam=0.05: cross-entropy 15.4 (+3.5%), ||J||^2 24."""

@@ -62,7 +62,7 @@ def test_gradients_match_finite_differences_float64():
     assert set(grads) == set(params) and len(params) == 8
     for name, p in params.items():
         assert p.dtype == np.float64
-        num = numerical_gradient(lambda _: m.loss(X), p)
+        num = numerical_gradient(lambda _: m.objective(X), p)
         err = np.max(np.abs(grads[name] - num)) / np.max(np.abs(num))
         assert err < 1e-6, (name, err)
 
@@ -81,13 +81,14 @@ def test_lecture_net_gradient_directional_check():
     for t in (h, -h):
         for k, p in params.items():
             p[...] = base[k] + t * v[k]
-        vals.append(m.loss(X))
+        vals.append(m.objective(X))
     for k, p in params.items():
         p[...] = base[k]
     numeric = (vals[0] - vals[1]) / (2 * h)
     assert abs(analytic - numeric) <= 1e-6 * abs(numeric)
 
 
+@pytest.mark.slow
 def test_fit_float32_learns_and_keeps_float32(digits):
     X = digits[:256]
     # a larger step than the slide's 0.001 so that 24 Adam steps show clear progress
@@ -108,6 +109,7 @@ def test_fit_float32_learns_and_keeps_float32(digits):
     assert abs(m.history_["val_loss"][-1] - m.score(digits[256:])) < 1e-5
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_gives_the_same_model(tmp_path, digits):
     X = digits[:96]
     ck = tmp_path / "conv.npz"

@@ -25,7 +25,7 @@ def test_gradients_match_finite_differences(n, d, k, tied, noise, seed):
     m = randomised(DenoisingAutoencoder(k, noise=noise, nu=0.4, sigma=0.3, tied=tied), X, rng)
     grads = m.gradients(X, rng=seed)
     for name, p in m.parameters().items():
-        num = numerical_gradient(lambda _: m.loss(X, rng=seed), p)
+        num = numerical_gradient(lambda _: m.objective(X, rng=seed), p)
         # central differences: rounding ~eps*|L|/h ~ 1e-10 absolute, so atol 1e-8
         np.testing.assert_allclose(grads[name], num, rtol=1e-6, atol=1e-8, err_msg=name)
 
@@ -76,13 +76,13 @@ def test_gaussian_noise_has_sigma():
 def test_loss_is_deterministic_given_rng_and_transform_is_clean(rng):
     X = sklearn_digits()[0][:40]
     m = DenoisingAutoencoder(5, nu=0.5, n_epochs=2, random_state=0).fit(X, X_val=X)
-    assert m.loss(X) == m.loss(X) == m.loss(X, rng=0)
-    assert m.loss(X, rng=1) != m.loss(X, rng=2)
+    assert m.objective(X) == m.objective(X) == m.objective(X, rng=0)
+    assert m.objective(X, rng=1) != m.objective(X, rng=2)
     p = m.parameters()
     np.testing.assert_allclose(m.transform(X), expit(X @ p["W"].T + p["b"]), rtol=1e-13)
     np.testing.assert_array_equal(m.transform(X), m.transform(X))
     # the validation curve is the denoising objective with a fixed x̃ (seed 0)
-    assert m.history_["val_loss"][-1] == pytest.approx(m.loss(X, rng=0), rel=1e-12)
+    assert m.history_["val_loss"][-1] == pytest.approx(m.objective(X, rng=0), rel=1e-12)
     # score is the clean reconstruction loss (no corruption)
     x_hat = expit(expit(X @ p["W"].T + p["b"]) @ p["W"] + p["c"])
     ce = -(xlogy(X, x_hat) + xlog1py(1 - X, -x_hat)).sum(1).mean()
@@ -91,8 +91,10 @@ def test_loss_is_deterministic_given_rng_and_transform_is_clean(rng):
 
 # -- it denoises ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise, kw, gain", [("mask", {"nu": 0.3}, 3.0),
                                              ("gaussian", {"sigma": 0.3}, 4.5)])
+@pytest.mark.slow
 def test_denoises_held_out_digits(noise, kw, gain):
     """Held-out images corrupted the same way: the reconstruction is closer to the clean image
     than the corrupted input is, and closer than a plain autoencoder's reconstruction.
@@ -113,6 +115,7 @@ def test_denoises_held_out_digits(noise, kw, gain):
     assert after > plain_after + 1.0
 
 
+@pytest.mark.slow
 def test_denoises_mnist():
     path = require_shared("mnist")
     from npae.data import load_mnist

@@ -78,6 +78,7 @@ def test_predict_nearest_and_mean_on_separated_classes(rng):
 
 
 # -- real faces ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_lfw_distance_from_face_space_separates_faces_from_non_faces():
     faces, non_faces = _lfw()
     aucs = []
@@ -99,6 +100,7 @@ def test_lfw_eigenfaces_capture_most_variance():
     assert np.all(np.diff(model.explained_variance_ratio_) <= 0)
 
 
+@pytest.mark.slow
 def test_att_orl_recognition_5_train_5_test():
     path = require_shared("faces/att_faces")
     from npae.data import load_att_faces
@@ -111,6 +113,7 @@ def test_att_orl_recognition_5_train_5_test():
     assert acc > 0.85 and acc_mean > 0.78, (acc, acc_mean)
 
 
+@pytest.mark.slow
 def test_olivetti_recognition():
     path = require_shared("faces/olivettifaces.mat")
     from npae.data import load_olivetti_mat
@@ -162,6 +165,7 @@ def test_bad_input(rng):
 
 
 # -- figures (npae.plot) ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_figures_panel_scree_reconstructions(tmp_path, rng):
     from npae import plot
     from npae.models import PCA

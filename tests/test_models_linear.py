@@ -45,7 +45,7 @@ def test_gradients_match_finite_differences(tied, center):
         p[...] = rng.standard_normal(p.shape)
     grads = model.gradients(X)
     for name, p in model.parameters().items():
-        num = numerical_gradient(lambda _: model.loss(X), p)
+        num = numerical_gradient(lambda _: model.objective(X), p)
         # central differences: O(h^2) + O(eps/h) ~ 1e-9 relative for this smooth quartic
         err = np.abs(grads[name] - num).max() / np.abs(num).max()
         assert err < 1e-7, (name, err)
@@ -63,7 +63,7 @@ def test_gradient_formulas_in_closed_form():
     np.testing.assert_allclose(g["U"], R.T @ H / 11, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(g["V"], (R @ U).T @ X / 11, rtol=1e-12, atol=1e-14)
     # and the objective is (7) = f / (2n)
-    assert m.loss(X) == pytest.approx(f(U, V, X) / 22, rel=1e-13)
+    assert m.objective(X) == pytest.approx(f(U, V, X) / 22, rel=1e-13)
 
 
 # -- the closed form -----------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
     # (span(V^T) converges too, but more slowly: V's components along directions of small
     # variance get gradients proportional to that variance -- see the model's docstring)
     assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-6  # observed: < 2e-7
-    assert m.loss(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
+    assert m.objective(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
     gram = m.U_.T @ m.U_
     if tied:
         # the tied model recovers the slide's W with orthonormal rows
@@ -137,6 +137,7 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
         np.testing.assert_allclose(m.U_ @ m.V_, Q @ Q.T, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_tied_model_finds_the_top_principal_subspace():
     path = require_fashion_mnist()
     from npae.data import load_fashion_mnist

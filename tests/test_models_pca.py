@@ -76,6 +76,7 @@ def test_none_keeps_min_n_d_like_sklearn(rng):
     np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, atol=TOL)
 
 
+@pytest.mark.slow
 def test_fashion_mnist_matches_sklearn():
     path = require_fashion_mnist()
     from npae.data import load_fashion_mnist

@@ -66,8 +66,9 @@ def test_objective_gradients_finite_differences(rng, encoder, encoder_bias):
 
 @pytest.mark.parametrize("encoder", ["sigmoid", "tanh"])
 def test_loss_gradients_at_optimal_codes_danskin(rng, encoder):
-    """loss(X) = mean_t min_z E (9); gradients(X) = the partial gradients at z* (Danskin).
-    Checked along random directions V: (loss(p + eV) - loss(p - eV)) / 2e against <grad, V>.
+    """objective(X) = mean_t min_z E (9); gradients(X) = the partial gradients at z* (Danskin).
+    Checked along random directions V: (objective(p + eV) - objective(p - eV)) / 2e against
+    <grad, V>.
     z* is solved to a relative gap of 1e-14, so the loss is accurate to ~1e-13 and the
     difference quotient (e = 1e-5) to ~1e-8; expected relative error ~1e-7."""
     X = rng.uniform(0, 1, (6, 9))
@@ -77,9 +78,9 @@ def test_loss_gradients_at_optimal_codes_danskin(rng, encoder):
         V = rng.standard_normal(p.shape)
         eps = 1e-5
         p += eps * V
-        lp = model.loss(X)
+        lp = model.objective(X)
         p -= 2 * eps * V
-        lm = model.loss(X)
+        lm = model.objective(X)
         p += eps * V
         fd = (lp - lm) / (2 * eps)
         an = float(np.vdot(grads[name], V))
@@ -138,6 +139,7 @@ def test_objective_never_increases_across_blocks(small_digits, encoder):
     assert E_prev < first          # and it does decrease
 
 
+@pytest.mark.slow
 def test_training_history_and_prediction_approaches_optimal_code(capsys):
     """Trained on digits, the objective goes down epoch by epoch, the prediction h(x) gets
     closer to the optimal code z* (relative error ||h - z*|| / ||z*|| on held-out digits,
@@ -171,6 +173,7 @@ def test_training_history_and_prediction_approaches_optimal_code(capsys):
     assert 0.5 < np.mean(Z == 0) < 0.99
 
 
+@pytest.mark.slow
 def test_mnist_learns_sparse_codes_and_a_useful_predictor():
     """Real MNIST digits: after a few epochs, z* reconstructs better than the fast code h,
     both much better than the mean image, codes mostly zero; the numbers are reported."""

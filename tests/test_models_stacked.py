@@ -53,7 +53,7 @@ def test_gradients_match_finite_differences(d, sizes, tied, labels, pair, seed):
     m = StackedAutoencoder(sizes, tied=tied, decoder=pair[0], loss=pair[1])
     randomised(m, X, y, rng)
     yy = y if labels else None
-    report = check_params(lambda: m.loss(X, yy), m.parameters(), m.gradients(X, yy))
+    report = check_params(lambda: m.objective(X, yy), m.parameters(), m.gradients(X, yy))
     assert report.ok, str(report)  # npae's checker: rtol 1e-6 plus the FD's own error
 
 
@@ -89,6 +89,7 @@ def test_layers_are_pretrained_on_the_previous_codes():
         a1.transform(X)).score(a1.transform(X))
 
 
+@pytest.mark.slow
 def test_fine_tuning_lowers_the_reconstruction_error():
     """Measured (load_digits 1200 / 597, 64-32-16, 10 pre-training epochs per layer):
     pre-trained stack 19.9 nats per image on the held-out split, fine-tuned (20 epochs) 17.7."""
@@ -119,6 +120,7 @@ def softmax_on_pixels(X, y, n_epochs, learning_rate, batch_size, seed):
     return lambda Z: np.argmax(lin.forward(Z), axis=1)
 
 
+@pytest.mark.slow
 def test_supervised_fine_tuning_beats_softmax_on_pixels():
     """Measured (load_digits 1200 / 597, 64-128-64-softmax, 5 supervised epochs): held-out
     accuracy 0.972 against 0.928 for softmax on raw pixels (other splits/seeds: 0.968 vs
@@ -176,6 +178,6 @@ def test_bad_input():
         m.predict(X)
     m.fit(X, y)
     with pytest.raises(ValueError, match=r"label\(s\) \[42\] not seen"):
-        m.loss(X[:3], np.array([1, 2, 42]))
+        m.objective(X[:3], np.array([1, 2, 42]))
     with pytest.raises(ValueError, match="2 labels for 3 rows"):
         m.gradients(X[:3], y[:2])

@@ -146,6 +146,21 @@ def test_backward_accumulates_and_zero_grad_resets(rng):
     assert not layer.grads["W"].any()
 
 
+def test_first_layer_skips_the_input_gradient(rng):
+    """needs_input_grad=False: the same parameter gradients, and no dL/dx (None)."""
+    x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    full, first = Linear(3, 2, rng=0), Linear(3, 2, rng=0)
+    first.needs_input_grad = False
+    for layer in (full, first):
+        layer.forward(x)
+        layer.zero_grad()
+    dx = full.backward(dout)
+    assert first.backward(dout) is None
+    np.testing.assert_allclose(dx, dout @ full.W, rtol=1e-14)
+    for name in ("W", "b"):
+        np.testing.assert_array_equal(first.grads[name], full.grads[name])
+
+
 @given(shapes, seeds)
 def test_sequential_autoencoder_matches_finite_differences(shape, seed):
     n, d, k = shape

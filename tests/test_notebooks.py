@@ -33,6 +33,7 @@ def test_notebook_is_stored_without_outputs(path):
                 f"{path.name}: clear the outputs before committing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_notebook_runs_in_fast_mode(path, monkeypatch):
     nb = nbformat.read(path, as_version=4)

@@ -118,6 +118,7 @@ def test_another_seed_gives_another_run(name, first_runs):
     assert not np.array_equal(first_runs[name]["codes"], other["codes"])
 
 
+@pytest.mark.slow
 def test_conv_is_independent_of_the_number_of_threads(first_runs):
     numba = pytest.importorskip("numba")
     before = numba.get_num_threads()
@@ -132,6 +133,7 @@ def test_conv_is_independent_of_the_number_of_threads(first_runs):
         _assert_bit_identical(first_runs["ConvAutoencoder"], fp)
 
 
+@pytest.mark.slow
 def test_a_fresh_interpreter_reproduces_every_model(first_runs):
     code = textwrap.dedent(f"""
         import json, sys

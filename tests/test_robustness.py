@@ -59,7 +59,7 @@ def test_logits_of_1e4_keep_every_output_finite_and_right(cls, dtype):
     # (5) from the logits, independently: softplus(a) - x a, summed over features
     expected = float((_softplus(a_hat) - Xb * a_hat).sum(axis=1).mean())
     assert model.score(Xb) == pytest.approx(expected, rel=1e-6 if dtype == "float32" else 1e-13)
-    extra = model.loss(Xb)
+    extra = model.objective(Xb)
     assert np.isfinite(extra)
     grads = model.gradients(Xb)
     assert all(np.isfinite(g).all() for g in grads.values())
@@ -73,7 +73,7 @@ def test_saturated_stacked_and_psd_stay_finite():
     for v in sae.parameters().values():
         v[...] = np.sign(np.arange(v.size).reshape(v.shape) % 3 - 1) * 1e4
     for out in (sae.transform(X), sae.reconstruct(X), sae.predict_proba(X), sae.score(X),
-                *sae.gradients(X).values(), *sae.gradients(X, Y).values(), sae.loss(X, Y)):
+                *sae.gradients(X).values(), *sae.gradients(X, Y).values(), sae.objective(X, Y)):
         assert np.isfinite(out).all()
     psd = PredictiveSparseDecomposition(3, n_iter=1, random_state=0).fit(X)
     psd.parameters()["W"][...] = 1e4

@@ -69,6 +69,7 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
 def test_npae_never_imports_sklearn():
     """Fitting, tagging-free use, errors and save/load all work without scikit-learn loaded."""
     code = (
@@ -83,14 +84,31 @@ def test_npae_never_imports_sklearn():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_loss_is_hyperparameter_for_clone_and_method_for_students():
+def test_loss_is_a_plain_hyperparameter_for_clone():
     X = np.random.default_rng(0).random((20, 4))
     ae = Autoencoder(loss="squared", decoder="linear", n_hidden=2, n_epochs=1, random_state=0)
     assert type(ae.get_params()["loss"]) is str          # what clone() copies and compares
     twin = clone(ae)
     assert twin.loss == "squared" and twin.get_params() == ae.get_params()
     twin.fit(X)
-    assert np.isfinite(twin.loss(X))                     # still the objective, callable
+    assert type(twin.loss) is str and np.isfinite(twin.objective(X))
+
+
+def test_every_gradient_trained_model_has_objective_and_plain_hyperparameters():
+    """``objective(X)`` on every gradient-trained model; no method shares a hyper-parameter's
+    name (``loss`` is a plain string, nothing else)."""
+    import inspect
+
+    import npae.models as models
+    from npae.models.base import GradientModelMixin
+    trained = [c for c in vars(models).values()
+               if isinstance(c, type) and issubclass(c, GradientModelMixin)]
+    assert len(trained) >= 7
+    for cls in trained:
+        assert "X" in inspect.signature(cls.objective).parameters, cls
+        assert not hasattr(cls, "loss"), cls
+        for name in cls._param_names():
+            assert not callable(inspect.getattr_static(cls, name, None)), (cls, name)
 
 
 def test_not_fitted_error_is_sklearns_when_sklearn_is_loaded():

@@ -12,15 +12,12 @@ Equations (rows of ``X`` are the examples x^(t); W is (k, d), b is (k,), c is (d
 The training objective is the mean of l over the batch (npae's reduction everywhere).
 
 Back-propagation (the lecture: "parameter gradients are obtained by back-propagating
-∇_â l like in a regular network"). For (4) sigm with (5) the gradient at the logits is the
-fused
+∇_â l like in a regular network"). For (4) sigm with (5) the gradient at the logits is
 
     (7)  ∇_â l = x̂ - x
 
 because sigm'(â) = x̂(1 - x̂) cancels the cross-entropy's denominator; for (4) linear with (6)
-it is the same expression. npae therefore trains the sigmoid/cross-entropy pair from the
-logits (``npae.losses.cross_entropy_with_logits``): it is *the same objective* as (5) applied
-to x̂ = sigm(â), only computed without log(0) or exp overflow. With g = ∇_â l:
+it is the same expression. With g = ∇_â l:
 
     (8)  ∇_c = g,   ∇_{W*} = g h^T,   ∇_h = W*^T g
     (9)  ∇_a = ∇_h ⊙ h ⊙ (1 - h),   ∇_b = ∇_a,   ∇_W (encoder) = ∇_a x^T
@@ -30,119 +27,42 @@ Tied weights (the lecture's exercise): W appears in (1) *and*, as W^T, in (3), s
     (10) ∇_W l = ∇_a x^T  +  (g h^T)^T = ∇_a x^T + h g^T
                  ^encoder term   ^decoder term
 
-npae's layers produce exactly this sum: ``TiedLinear.backward`` adds the decoder term into
-the encoder's gradient array, ``Linear``'s encoder term is added on top. The model's own
-training step forms the same sum as one product over the two uses of W stacked like
-examples of a batch (``tied_weight_gradient``); tests hold it to the layers' sum.
-
-The model is built from npae's layers (``Linear``, ``TiedLinear``, ``Sigmoid``, ``Identity``)
-and trained by ``npae.train.fit_loop`` with an optimiser from ``npae.optim``. Subclasses change
-one thing each: ``DenoisingAutoencoder`` the input the encoder sees (``_training_input``),
-``ContractiveAutoencoder`` adds a penalty on the code (``_penalty``).
+The model is a composition of npae's layers, and its gradients are their backward passes,
+one equation each: ``ReconstructionLoss`` (``npae.losses``: the output unit with the loss,
+(4)-(7); the sigmoid/cross-entropy pair from the logits â, the same objective as (5) without
+log(0) or exp overflow), then ``TiedLinear`` or ``Linear`` (8), ``Sigmoid`` (9) and
+``Linear`` (9). The sum (10) is built by the layers themselves: ``TiedLinear.backward`` adds
+the decoder term into the encoder's gradient array (``+=``), and ``Linear.backward`` adds the
+encoder term on top. Training runs through ``npae.train.fit_loop`` with an optimiser from
+``npae.optim``. Subclasses change one thing each: ``DenoisingAutoencoder`` the input the
+encoder sees (``_training_input``), ``ContractiveAutoencoder`` adds a penalty on the code
+(``_penalty``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._validation import as_float_array, check_param
-from ..losses import get_loss
-from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear, sigmoid
-from ..nn.elementwise import cross_entropy_logits
+from ..losses import ReconstructionLoss
+from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import BaseEstimator, GradientModelMixin, check_is_fitted
 
-__all__ = ["Autoencoder", "reconstruction_loss", "cross_entropy_logits_fused",
-           "tied_weight_gradient"]
+__all__ = ["Autoencoder", "reconstruction_loss"]
 
 _DTYPES = ("float32", "float64")
-
-
-class _LossName(str):
-    """The ``loss`` hyper-parameter's string that can also be called as ``model.loss(X)``."""
-
-    def __new__(cls, name, model):
-        self = super().__new__(cls, name)
-        self._model = model
-        return self
-
-    def __call__(self, *args, **kwargs):
-        return self._model._loss_value(*args, **kwargs)
-
-    def __reduce__(self):  # pickles (and deep-copies) as the plain string
-        return (str, (str(self),))
-
-
-class _LossParameter:
-    """``loss`` is two things at once, as the issue and DESIGN.md ask:
-
-    * the hyper-parameter ``loss="cross_entropy" | "squared"`` (``model.loss == "squared"``,
-      ``get_params``/``set_params`` see the string);
-    * the method ``model.loss(X)``: the training objective at the current parameters.
-
-    Reading ``model.loss`` gives a ``str`` subclass that compares equal to the name and,
-    when called, evaluates the objective.
-    """
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        name = obj.__dict__.get("_loss_name")
-        return _LossName(name, obj) if isinstance(name, str) else name
-
-    def __set__(self, obj, value):
-        # stored verbatim (a non-string is reported by fit's check, like any bad value)
-        obj.__dict__["_loss_name"] = str(value) if isinstance(value, str) else value
-
-    def raw_value(self, obj):
-        """The stored hyper-parameter itself, for ``get_params`` (clone checks identity)."""
-        return obj.__dict__.get("_loss_name")
-
-
-def cross_entropy_logits_fused(a_hat, X, need_grad=True):
-    """(5) from the logits and its gradient (7) in one pass: ``npae.losses``' two functions
-    ``cross_entropy_with_logits`` and ``cross_entropy_with_logits_grad``, fused.
-
-    Same formulas, same reduction (tests hold the two to each other); what changes is that
-    x̂ = sigm(â) is computed once and shared, in one Numba pass after NumPy's exp
-    (``npae.nn.elementwise.cross_entropy_logits``; its NumPy twin is
-    ``cross_entropy_logits_ref``), and the input checks are left to the model's entry
-    points. Returns (L, ∇_â L or None).
-    """
-    return cross_entropy_logits(a_hat, X, need_grad)
-
-
-def tied_weight_gradient(da, x, h, g, out=None):
-    """(10) as one matrix product: ∇_a^T x + h^T g, for batches (rows = examples).
-
-    W is used twice per example, by the encoder (paired with ∇_a and x) and by the decoder
-    (paired with h and g), and the gradient sums over both uses exactly as it sums over the
-    examples of a batch. Stacking the two uses along the batch axis turns the sum into one
-    product of twice the depth:
-
-        [∇_a; h]^T [x; g] = ∇_a^T x + h^T g        ([A; B]: rows of A, then rows of B)
-
-    This is the sum that ``TiedLinear.backward`` (decoder term) and the encoder's ``+=``
-    (encoder term) build one term at a time; tests hold the two to each other. BLAS does
-    the single product of depth 2n, copies included, about 20 % faster than zeroing and two
-    products of depth n added in (0.58 vs 0.74 ms for the lecture-sized 784-256 model,
-    batch 128, float32, 2 threads: ``python benchmarks/bench_autoencoder.py --kernels``).
-    """
-    return np.matmul(np.concatenate((da, h)).T, np.concatenate((x, g)), out=out)
 
 
 def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
     """Mean reconstruction loss (5)/(6) from the decoder's pre-activation â, and ∇_â of it.
 
-    ``loss`` is an ``npae.losses`` entry; if it works from logits (the sigmoid/cross-entropy
-    pair) the fused gradient (7) is returned directly, otherwise x̂ = output(â) is formed and
-    the loss gradient is sent back through the ``output`` layer. Returns (L, dL/dâ or None).
+    ``loss`` is an ``npae.losses`` entry or name and ``output`` the output layer o of (4);
+    one ``ReconstructionLoss`` layer's forward and backward. Returns (L, dL/dâ or None).
     """
-    if loss.from_logits:
-        return cross_entropy_logits_fused(a_hat, X, need_grad)
-    x_hat = output.forward(a_hat)
-    L = loss.value(x_hat, X)
-    return L, (output.backward(loss.grad(x_hat, X)) if need_grad else None)
+    layer = ReconstructionLoss(output, loss)
+    L = layer.forward(a_hat, X, need_grad)
+    return L, (layer.backward() if need_grad else None)
 
 
 def _check_unit_interval(X, name, loss):
@@ -175,8 +95,8 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
     optimizer, learning_rate : "adam" | "sgd", float > 0
     n_epochs, batch_size : ints (epochs >= 0, batch >= 1)
     dtype : "float64" (default) or "float32" (numpy's types are accepted too)
-        Precision of parameters and computation. float32 roughly halves the time per epoch;
-        gradient checks need float64.
+        Precision of parameters and computation. float32 is faster; gradient checks need
+        float64.
     random_state : None, int or Generator
         Drives the initialisation, the shuffling and (for the denoising model) the noise.
     verbose : bool
@@ -192,8 +112,8 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
 
     Notes
     -----
-    ``score(X)`` returns the mean reconstruction loss (lower is better), as the issue asks;
-    scikit-learn's own convention (higher is better) would be its negative.
+    ``score(X)`` returns the mean reconstruction loss (lower is better); scikit-learn's own
+    convention (higher is better) would be its negative.
     """
 
     def __init__(self, n_hidden=64, *, tied=True, decoder="sigmoid", loss="cross_entropy",
@@ -233,12 +153,6 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
             raise ValueError(f"dtype={self.dtype!r} is not supported; use 'float64' (default, "
                              "needed for gradient checks) or 'float32' (faster)")
 
-    def _loss_spec(self):
-        """The ``npae.losses`` entry: the logits form for sigmoid + cross-entropy (eq. 7)."""
-        if self.loss == "cross_entropy":
-            return get_loss("cross_entropy_logits")
-        return get_loss("squared")
-
     # -- the network --------------------------------------------------------------------------
     def _build(self, d, rng):
         dtype = np.dtype(self.dtype)
@@ -253,6 +167,7 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         # the model validates its input once at its entry points; inside, layers trust it
         for layer in layers:
             layer.check_input = False
+        enc.needs_input_grad = False  # its input is the data: no dL/dx to form
         self.encoder_ = Sequential(layers[0], layers[1])
         self.decoder_ = Sequential(layers[2], layers[3])
         self._set_layers()
@@ -265,7 +180,8 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         enc, act = self.encoder_.layers
         dec, out = self.decoder_.layers
         self._enc, self._act, self._dec, self._out = enc, act, dec, out
-        self._lossfn = self._loss_spec()
+        # (4) with (5) or (6): the output unit and the loss, resolved from the ``loss`` string
+        self._loss_layer = ReconstructionLoss(out, self.loss)
 
     def parameters(self):
         """Dict name -> live array, in the lecture's names: W, b, c and (untied) W_star."""
@@ -297,46 +213,30 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         return 0.0, None, None
 
     def _objective(self, X_in, X, need_grad=True):
-        """Objective of the batch (encoder input ``X_in``, target ``X``) and its gradients.
+        """Objective of the batch (encoder input ``X_in``, target ``X``) and its gradients:
+        the layers forward (1)-(6), then backward (7)-(10).
 
         The returned gradient dict holds the layers' own arrays (overwritten by the next call).
         """
-        enc, act, dec = self._enc, self._act, self._dec
+        enc, act, dec, loss = self._enc, self._act, self._dec, self._loss_layer
         a = enc.forward(X_in)                                         # (1)
         h = act.forward(a)                                            # (2)
         a_hat = dec.forward(h)                                        # (3)
-        L, g = reconstruction_loss(a_hat, X, self._lossfn, self._out, need_grad)  # (4)-(7)
+        L = loss.forward(a_hat, X, need_grad)                         # (4)-(6)
         P, dP_da, dP_dW = self._penalty(h)
         if not need_grad:
             return L + P, None
-        # the gradients below are assigned, not accumulated: this method owns them, and
-        # writing each product straight into its array saves zeroing and adding 800 kB a step
-        W = enc.params["W"]
-        if self.tied:
-            # the decoder's gradients (8) except its term of (10), which is formed below
-            # together with the encoder's (TiedLinear.backward would add it on its own)
-            dh = g @ W.T                                              # ∇_h = W*^T g
-            np.sum(g, axis=0, out=dec.grads["c"])                     # ∇_c = g
-        else:
-            dec.zero_grad()
-            dh = dec.backward(g)                                      # (8)
+        enc.zero_grad()
+        dec.zero_grad()
+        g = loss.backward()                                           # (7)
+        dh = dec.backward(g)                  # (8); tied: adds (10)'s decoder term into ∇_W
         da = act.backward(dh)                                         # (9)
         if dP_da is not None:
             da += dP_da
-        # the input layer's parameter gradients (9); Linear.backward would also form
-        # dL/dx = ∇_a W, a product as large as the forward pass that nothing needs here
-        np.sum(da, axis=0, out=enc.grads["b"])                        # ∇_b = ∇_a
-        if self.tied:
-            tied_weight_gradient(da, X_in, h, g, out=enc.grads["W"])  # (10), both terms
-        else:
-            np.matmul(da.T, X_in, out=enc.grads["W"])                 # ∇_W = ∇_a x^T
+        enc.backward(da)                      # (9); adds ∇_a x^T, (10)'s encoder term
         if dP_dW is not None:
             enc.grads["W"] += dP_dW
         return L + P, self._grads()
-
-    def _loss_and_gradients(self, X):
-        self._check_target(X)
-        return self._objective(X, X)
 
     def _check_target(self, X, name="X"):
         if self.loss == "cross_entropy":
@@ -346,16 +246,18 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         return self._validate_data(X, reset=False, name=name, dtype=self.dtype)
 
-    loss = _LossParameter()
-
-    def _loss_value(self, X):
-        """``model.loss(X)``: the training objective at the current parameters (mean over X)."""
-        return self._loss_and_gradients(self._validate(X))[0]
+    def objective(self, X):
+        """The training objective at the current parameters (mean over the rows of X)."""
+        X = self._validate(X)
+        self._check_target(X)
+        return self._objective(X, X, need_grad=False)[0]
 
     def gradients(self, X):
-        """Dict name -> hand-derived gradient of ``loss(X)`` (copies), keys of ``parameters()``."""
-        grads = self._loss_and_gradients(self._validate(X))[1]
-        return {k: v.copy() for k, v in grads.items()}
+        """Dict name -> hand-derived gradient of ``objective(X)`` (copies), keys of
+        ``parameters()``."""
+        X = self._validate(X)
+        self._check_target(X)
+        return {k: v.copy() for k, v in self._objective(X, X)[1].items()}
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y=None, *, X_val=None, checkpoint=None, resume=False):
@@ -415,4 +317,4 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         X = self._validate(X)
         self._check_target(X)
         a_hat = self._dec.forward(self._act.forward(self._enc.forward(X)))
-        return reconstruction_loss(a_hat, X, self._lossfn, self._out, need_grad=False)[0]
+        return self._loss_layer.forward(a_hat, X, need_grad=False)

@@ -4,7 +4,8 @@
   names, so ``get_params``/``set_params``/``clone`` work.
 * ``fit`` validates, learns attributes whose names end in ``_``, and returns ``self``.
 * Gradient-trained models also open their objective (DESIGN.md): ``parameters()`` (live
-  arrays), ``loss(X)`` and ``gradients(X)`` -- so any gradient can be checked from outside.
+  arrays), ``objective(X)`` and ``gradients(X)`` -- so any gradient can be checked from
+  outside. Hyper-parameters are plain values (``loss="cross_entropy"`` is a string).
 """
 from __future__ import annotations
 
@@ -41,18 +42,7 @@ class BaseEstimator:
                       if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def get_params(self, deep=True):
-        return {name: self._raw_param(name) for name in self._param_names()}
-
-    def _raw_param(self, name):
-        """The hyper-parameter exactly as stored (``clone`` checks identity, ``is``).
-
-        A hyper-parameter that is also a method (``Autoencoder.loss``) lives behind a
-        descriptor whose ``raw_value(obj)`` gives the stored value, not the callable view.
-        """
-        descriptor = inspect.getattr_static(type(self), name, None)
-        if hasattr(descriptor, "raw_value"):
-            return descriptor.raw_value(self)
-        return getattr(self, name)
+        return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params):
         valid = self._param_names()
@@ -180,7 +170,9 @@ class BaseEstimator:
 
 class GradientModelMixin:
     """Models trained by gradient descent implement ``_loss_and_gradients(X)``; this mixin
-    turns it into the public ``loss`` and ``gradients`` that students check from outside."""
+    turns it into the public ``objective`` and ``gradients`` that students check from outside
+    (models whose objective takes more, such as the denoising model's ``rng``, override both).
+    """
 
     def _loss_and_gradients(self, X):  # pragma: no cover - every model overrides
         raise NotImplementedError
@@ -189,12 +181,13 @@ class GradientModelMixin:
         """Dict name -> the live parameter arrays (changing them changes the model)."""
         raise NotImplementedError
 
-    def loss(self, X):
+    def objective(self, X):
         """The training objective at the current parameters (all its terms, mean over X)."""
         return self._loss_and_gradients(self._validate_data(X, reset=False))[0]
 
     def gradients(self, X):
-        """Dict name -> the hand-derived gradient of ``loss(X)``, same shapes as ``parameters()``."""
+        """Dict name -> the hand-derived gradient of ``objective(X)``, same shapes as
+        ``parameters()``."""
         return self._loss_and_gradients(self._validate_data(X, reset=False))[1]
 
 

@@ -23,8 +23,8 @@ ds_j/da_j = s_j (1 - 2 h_j):
 
 Implementation: (4) is added to the reconstruction loss's ∇_a before the encoder's parameter
 gradients are formed, so (5) and the first term of (6) come out of the same product
-∇_a x^T that the plain autoencoder computes anyway; only the second term of (6), an O(k d)
-scaling of W, is extra. The contractive step therefore costs about as much as the plain one.
+∇_a x^T that the plain autoencoder's ``Linear.backward`` forms anyway; only the second term
+of (6), an O(k d) scaling of W, is extra.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class ContractiveAutoencoder(Autoencoder):
     lam : float >= 0
         λ, the weight of the Jacobian penalty (0 gives the plain autoencoder).
 
-    ``loss(X)`` and ``history_`` include the penalty; ``score(X)`` is the reconstruction term
+    ``objective(X)`` and ``history_`` include the penalty; ``score(X)`` is the reconstruction term
     alone; ``jacobian_penalty(X)`` is the mean ||∇_x h(x)||_F^2 (without λ).
     """
 

@@ -274,15 +274,12 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         self.encoder_.backward(self.decoder_.backward(r))
         return L, {**self.encoder_.gradients("encoder."), **self.decoder_.gradients("decoder.")}
 
-    def _loss_and_gradients(self, X):
-        return self._objective(X)
-
-    def loss(self, X):
+    def objective(self, X):
         """(3) at the current parameters: the mean squared error per pixel of X."""
         return self._objective(self._images(X), need_grad=False)[0]
 
     def gradients(self, X):
-        """Dict name -> dL/dparam of ``loss(X)`` (copies), the keys of ``parameters()``."""
+        """Dict name -> dL/dparam of ``objective(X)`` (copies), the keys of ``parameters()``."""
         return {k: v.copy() for k, v in self._objective(self._images(X))[1].items()}
 
     # -- fitting ----------------------------------------------------------------------------

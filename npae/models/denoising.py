@@ -15,10 +15,10 @@ x̃ in place of x wherever the encoder's input appears (∇_W's encoder term is 
 as the target in ∇_â l = x̂ - x. The corruption has no parameters, so nothing else changes.
 
 Corruption happens only while fitting: ``transform``/``reconstruct``/``score`` use the clean
-input. The noise comes from a generator the caller can fix: ``loss(X, rng=0)`` and
+input. The noise comes from a generator the caller can fix: ``objective(X, rng=0)`` and
 ``gradients(X, rng=0)`` draw x̃ from ``np.random.default_rng(rng)`` afresh on each call, so with
 the same int seed (the default is 0) both see the *same* x̃ and a finite-difference check of
-``loss`` against ``gradients`` is exact. ``corrupt(X, rng=0)`` returns that x̃.
+``objective`` against ``gradients`` is exact. ``corrupt(X, rng=0)`` returns that x̃.
 """
 from __future__ import annotations
 
@@ -79,17 +79,19 @@ class DenoisingAutoencoder(Autoencoder):
         X = self._validate(X)
         return self._training_input(X, np.random.default_rng(rng))
 
-    def _loss_and_gradients(self, X, rng=0):
+    def _corrupted_objective(self, X, rng, need_grad):
+        X = self._validate(X)
         self._check_target(X)
-        return self._objective(self._training_input(X, np.random.default_rng(rng)), X)
+        return self._objective(self._training_input(X, np.random.default_rng(rng)), X,
+                               need_grad)
 
-    def _loss_value(self, X, rng=0):
-        """``model.loss(X, rng=0)``: the denoising objective (4) for x̃ drawn with ``rng``."""
-        return self._loss_and_gradients(self._validate(X), rng)[0]
+    def objective(self, X, rng=0):
+        """The denoising objective (4) for x̃ drawn with ``np.random.default_rng(rng)``."""
+        return self._corrupted_objective(X, rng, need_grad=False)[0]
 
     def gradients(self, X, rng=0):
-        """Gradients of ``loss(X, rng)``: pass the same int seed to both to share x̃."""
-        grads = self._loss_and_gradients(self._validate(X), rng)[1]
+        """Gradients of ``objective(X, rng)``: pass the same int seed to both to share x̃."""
+        grads = self._corrupted_objective(X, rng, need_grad=True)[1]
         return {k: v.copy() for k, v in grads.items()}
 
     def _validation_objective(self, X):

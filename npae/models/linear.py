@@ -229,12 +229,12 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         return self._validate_data(X, reset=False, name=name, dtype=np.float64)
 
-    def loss(self, X):
+    def objective(self, X):
         """(7) at the current weights, on x - mean_ (half the mean of the lecture's f)."""
         return self._loss_and_gradients(self._validate(X) - self.mean_, need_grad=False)[0]
 
     def gradients(self, X):
-        """The hand-derived (8)-(10) of ``loss(X)`` (copies), keys of ``parameters()``."""
+        """The hand-derived (8)-(10) of ``objective(X)`` (copies), keys of ``parameters()``."""
         grads = self._loss_and_gradients(self._validate(X) - self.mean_)[1]
         return {name: g.copy() for name, g in grads.items()}
 

@@ -70,10 +70,10 @@ backtracking (the step halves until the encoder term decreases enough).
 
 The loss of the parameters
 --------------------------
-``loss(X)`` and ``gradients(X)``: z is a latent variable, not a parameter, so the loss of
-the parameters is (2) at the optimal codes::
+``objective(X)`` and ``gradients(X)``: z is a latent variable, not a parameter, so the loss of
+the parameters is the objective at the optimal codes::
 
-    (6)  loss(D, W) = (1/n) sum_t min_z E(x^(t), z)
+    (6)  J(D, W) = (1/n) sum_t min_z E(x^(t), z)
 
 The inner problem is strongly convex (its Hessian is at least 2I), so its minimiser z* is
 unique and, by Danskin's theorem, the gradient of (6) is the partial gradient of E at z = z*
@@ -256,9 +256,12 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                              f"{(n, self.n_atoms)}")
         return Z
 
-    def objective(self, X, Z):
-        """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2."""
+    def objective(self, X, Z=None):
+        """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2.
+        Without Z: (6), (2) at the optimal codes z*, whose gradients are ``gradients(X)``."""
         check_is_fitted(self, "_params")
+        if Z is None:
+            return self._loss_and_gradients(self._validate_data(X, reset=False))[0]
         X = self._validate_data(X, reset=False, dtype=np.float64)
         Z = self._check_codes(Z, X.shape[0])
         return sum(self._terms(X, Z, self._encode(X)[0]).values())

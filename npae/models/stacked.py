@@ -33,7 +33,7 @@ from .._validation import as_float_array, check_param
 from ..nn import Linear, Sequential
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .autoencoder import Autoencoder, _check_unit_interval, _LossParameter, reconstruction_loss
+from .autoencoder import Autoencoder, _check_unit_interval
 from .base import BaseEstimator, GradientModelMixin, NotFittedError, check_is_fitted
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
@@ -81,8 +81,6 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
     ``score(X)`` is the deep reconstruction loss (lower is better); ``score(X, y)`` is the
     classification accuracy (higher is better), scikit-learn's classifier convention.
     """
-
-    loss = _LossParameter()
 
     def __init__(self, layer_sizes=(256, 64), *, kind="plain", noise="mask", nu=0.25,
                  sigma=0.1, lam=0.1, tied=True, decoder="sigmoid", loss="cross_entropy",
@@ -134,7 +132,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
                       learning_rate=self.learning_rate, n_epochs=self.pretrain_epochs,
                       batch_size=self.batch_size, dtype=self.dtype, random_state=seed,
                       decoder=self.decoder if l == 0 else "sigmoid",
-                      loss=str(self.loss) if l == 0 else "cross_entropy")
+                      loss=self.loss if l == 0 else "cross_entropy")
         k = self.layer_sizes[l]
         if self.kind == "denoising":
             return DenoisingAutoencoder(k, noise=self.noise, nu=self.nu, sigma=self.sigma,
@@ -148,7 +146,9 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         sigmoid outputs, decoder 1 (its output unit is applied by the loss)."""
         aes = self._autoencoders
         layers = []
-        for ae in aes:
+        for l, ae in enumerate(aes):
+            # only the first encoder reads the data; the others pass dL/dh down the stack
+            ae._enc.needs_input_grad = l > 0
             layers += [ae._enc, ae._act]
         for ae in reversed(aes[1:]):
             layers += [ae._dec, ae._out]
@@ -205,14 +205,14 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         return g
 
     def _reconstruction_objective(self, X, need_grad=True):
-        net = self.network_
-        a_hat = net.forward(X)
-        ae0 = self._autoencoders[0]
-        L, g = reconstruction_loss(a_hat, X, ae0._lossfn, ae0._out, need_grad)
+        """(3) through the layers of (2): forward, then backward from the first autoencoder's
+        output unit and loss (its ``ReconstructionLoss`` layer)."""
+        net, loss = self.network_, self._autoencoders[0]._loss_layer
+        L = loss.forward(net.forward(X), X, need_grad)
         if not need_grad:
             return L, None
         self._zero_grad()
-        net.backward(g)
+        net.backward(loss.backward())
         return L, self._grads()
 
     def _supervised_objective(self, X, y_idx, need_grad=True):
@@ -230,28 +230,30 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         if hasattr(self, "classifier_"):
             self.classifier_.zero_grad()
 
-    def _loss_and_gradients(self, X, y=None):
+    def _loss_and_gradients(self, X, y=None, need_grad=True):
+        X = self._validate(X)
         if y is None:
             if self.loss == "cross_entropy":
                 _check_unit_interval(X, "X", self.loss)
-            return self._reconstruction_objective(X)
+            return self._reconstruction_objective(X, need_grad)
         y_idx = self._encode_labels(y)
         if len(y_idx) != len(X):
             raise ValueError(f"y has {len(y_idx)} labels for {len(X)} rows of X; pass one "
                              "label per row")
-        return self._supervised_objective(X, y_idx)
+        return self._supervised_objective(X, y_idx, need_grad)
 
     def _validate(self, X, name="X"):
         check_is_fitted(self, "network_")
         return self._validate_data(X, reset=False, name=name, dtype=self.dtype)
 
-    def _loss_value(self, X, y=None):
-        """``model.loss(X)``: the fine-tuning objective (3); ``model.loss(X, y)``: (4)."""
-        return self._loss_and_gradients(self._validate(X), y)[0]
+    def objective(self, X, y=None):
+        """The fine-tuning objective at the current parameters: (3), or (4) with labels y."""
+        return self._loss_and_gradients(X, y, need_grad=False)[0]
 
     def gradients(self, X, y=None):
-        """Gradients of ``loss(X)`` or ``loss(X, y)`` (copies), keys of ``parameters()``."""
-        grads = self._loss_and_gradients(self._validate(X), y)[1]
+        """Gradients of ``objective(X)`` or ``objective(X, y)`` (copies), keys of
+        ``parameters()``."""
+        grads = self._loss_and_gradients(X, y)[1]
         return {k: v.copy() for k, v in grads.items()}
 
     def _encode_labels(self, y):

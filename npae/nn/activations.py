@@ -22,9 +22,9 @@ def sigmoid(a):
     and beyond, exactly 1.0 only where the true value rounds to it, and within two ulps
     everywhere (a tiny sigm(-40) = 4.2e-18 keeps its digits, unlike 0.5 tanh(a/2) + 0.5).
     Values below the smallest normal number (sigm(a) for a < -87.3 in float32, a < -708 in
-    float64) are returned as 0.0: subnormal numbers slow every later product down 10-100x
-    (``npae.nn.elementwise`` gives the measurement). One Numba pass after NumPy's exp, about
-    twice as fast as the NumPy expression and 4-6 times faster than scipy's ``expit``.
+    float64) are returned as 0.0: subnormal numbers send every later product down a slow
+    path (``npae.nn.elementwise`` says why). One Numba pass after NumPy's exp, with a NumPy
+    twin (``npae.nn.elementwise.sigmoid_ref``).
     """
     a = np.asarray(a)
     if a.dtype.kind != "f":

@@ -11,6 +11,10 @@ gradient into ``grads`` (``+=``, never ``=``). Accumulation is what makes a para
 twice -- the tied weight W of an encoder and its decoder W* = W^T -- receive the sum of the
 gradients of both uses, which is the lecture's point about tied weights. Call
 ``zero_grad()`` before each backward pass of a training step.
+
+A layer whose input is the data itself (the first layer of a network) needs no dL/dx:
+setting ``needs_input_grad = False`` (PyTorch's name for the same idea) lets ``backward``
+skip that product and return None.
 """
 from __future__ import annotations
 
@@ -27,6 +31,10 @@ class Layer:
     #: Whether ``forward`` checks its input (finite, float). Sequential turns it off for the
     #: inner layers so the check runs once per pass, not once per layer.
     check_input = True
+
+    #: Whether ``backward`` returns dL/dx. A network's first layer sets it to False: nothing
+    #: upstream of the data needs a gradient, and dL/dx costs a product as large as forward's.
+    needs_input_grad = True
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}

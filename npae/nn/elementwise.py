@@ -3,9 +3,8 @@
 A training step of the lecture's tied autoencoder 784-256 (batch 128) does five matrix
 products and a handful of element-wise maps over the batch. Written as NumPy expressions,
 each map is several passes over memory with a temporary per operator: the sigmoid of (4)
-plus the cross-entropy (5) and its gradient (7) took 16 passes, 0.38 ms of a 2.9 ms step,
-more than any single matrix product. Here each map is one pass, except for the
-exponential, which stays NumPy's: its SIMD ``exp`` is ~10x faster than the scalar libm call
+plus the cross-entropy (5) and its gradient (7) take 16 passes. Here each map is one pass,
+except for the exponential, which stays NumPy's: its SIMD ``exp`` beats the scalar libm call
 a Numba loop makes (no SVML here), so the kernels take e = exp(-|a|) as an input.
 
 All three maps rest on the same identity (see ``npae.nn.activations.sigmoid``):
@@ -27,11 +26,11 @@ Subnormal results are flushed to zero, by the kernels and their twins alike: eve
 below the dtype's smallest normal number (1.2e-38 in float32, 2.2e-308 in float64) that
 (1), its derivative or (4) would return becomes 0.0. A sigmoid unit driven below a = -87
 (float32) gives such values late in training, and each one makes every product it enters
-take a slow microcode path on x86: 17 subnormal codes in a 128 x 256 batch made h W 20 %
-slower, 100 made it twice as slow (PyTorch has the same hazard; it flushes only on
-``torch.set_flush_denormal(True)``, which sets a processor flag for the whole process --
-npae would rather change numbers than a flag its user did not ask about). The change is
-below 1.2e-38 in absolute value, far under the rounding of any quantity it meets.
+take a slow microcode path on x86, so a few of them slow the whole step down (PyTorch has
+the same hazard; it flushes only on ``torch.set_flush_denormal(True)``, which sets a
+processor flag for the whole process -- npae would rather change numbers than a flag its
+user did not ask about). The change is below 1.2e-38 in absolute value, far under the
+rounding of any quantity it meets.
 
 Each kernel does the twin's operations in the same order and dtype, so x̂, h and gradients
 are equal to the last bit; only the loss value's summation order differs (~1e-7 relative in
@@ -39,9 +38,7 @@ float32, ~1e-15 in float64). The kernels take flat views of C-contiguous arrays 
 dtype; anything else (views with strides, mixed dtypes) goes to the twin.
 
 ``python benchmarks/bench_autoencoder.py --kernels`` times each kernel next to its twin at
-the benchmark's sizes; float32, batch 128, milliseconds per call, kernel / twin:
-sigmoid 128 x 256 0.030 / 0.066, its derivative 0.009 / 0.032, cross-entropy with its
-gradient 128 x 784 0.127 / 0.439 (Adam's update in ``npae.optim``: 0.120 / 0.680).
+the benchmark's sizes.
 """
 from __future__ import annotations
 
@@ -190,7 +187,7 @@ def _cross_entropy_logits_kernel(a, x, e, g, inv_n, need_grad, chunk, zero, one,
     total = 0.0
     for start in range(0, size, chunk):
         # slices, so the inner index runs from 0 and LLVM sees it non-negative and loads
-        # contiguously (indexing a[start + j] made it gather and scatter: 4x slower)
+        # contiguously (indexing a[start + j] made it gather and scatter)
         stop = min(start + chunk, size)
         ac, xc, ec, gc = a[start:stop], x[start:stop], e[start:stop], g[start:stop]
         s = zero

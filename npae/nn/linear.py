@@ -65,14 +65,15 @@ class Linear(Layer):
             dL/db = sum_n g_n                          (out,)
             dL/dx = g W                                (n, in)
 
-        Parameter gradients are accumulated (``+=``).
+        Parameter gradients are accumulated (``+=``). Returns None instead of dL/dx when
+        ``needs_input_grad`` is False (the layer reads the data itself).
         """
         x = self.cache
         dout = self._check_dout(dout, None if x is None else (x.shape[0], self.out_features))
         self.grads["W"] += dout.T @ x
         if "b" in self.params:
             self.grads["b"] += dout.sum(axis=0)
-        return dout @ self.params["W"]
+        return dout @ self.params["W"] if self.needs_input_grad else None
 
     def output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)
