@@ -162,7 +162,7 @@ def check_params(f, params, grads, rtol=1e-6, atol=0.0, *, batch_size=None,
 
     f
         no-argument function returning the objective at the current values of ``params``
-        (e.g. ``lambda: model.loss(X)``); each array is perturbed in place and restored.
+        (e.g. ``lambda: model.objective(X)``); each array is perturbed in place and restored.
     params
         dict name -> live float64 array (``model.parameters()``, ``layer.params``).
     grads

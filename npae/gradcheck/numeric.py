@@ -145,7 +145,7 @@ def numerical_gradient(f, x, eps=None, method="central"):
         the relative step: h = eps * max(1, |x_i|); ``None`` takes the method's default.
 
     For the real methods ``x`` is perturbed in place and restored, so ``f`` may close over
-    it (``f = lambda _: model.loss(X)`` with x = a live parameter array). The complex step
+    it (``f = lambda _: model.objective(X)`` with x = a live parameter array). The complex step
     works on a complex copy, so there ``f`` must use its argument.
     """
     check_param("method", method, options=METHODS)
