@@ -47,7 +47,8 @@ from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import BaseEstimator, GradientModelMixin, check_is_fitted
 
-__all__ = ["VariationalAutoencoder", "gaussian_kl", "gaussian_kl_grad"]
+__all__ = ["VariationalAutoencoder", "gaussian_kl", "gaussian_kl_grad", "latent_manifold",
+           "interpolate"]
 
 _DTYPES = ("float32", "float64")
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -333,3 +334,30 @@ class VariationalAutoencoder(GradientModelMixin, BaseEstimator):
     def score(self, X, y=None):
         """The mean negative ELBO (7) of X with ε drawn with seed 0 (lower is better)."""
         return self.objective(X, rng=0)
+
+
+def latent_manifold(model, n=20, quantile=0.05):
+    """The decoded images of an n x n grid of z for a model with ``n_latent=2``: both
+    coordinates run over the N(0, 1) quantiles from ``quantile`` to 1 - ``quantile`` (Kingma
+    & Welling's Fig. 4), so the grid covers the prior's mass evenly. Returns (n * n, d),
+    row-major: z_1 varies along a row, z_2 down the columns (top = large z_2)."""
+    from scipy.stats import norm
+
+    check_is_fitted(model, "encoder_")
+    if model.n_latent != 2:
+        raise ValueError(f"latent_manifold needs a model with n_latent=2, got n_latent="
+                         f"{model.n_latent}; fit VariationalAutoencoder(n_latent=2) to draw it")
+    check_param("n", n, kind="int", low=2)
+    check_param("quantile", quantile, low=0.0, high=0.5, low_open=True, high_open=True)
+    q = norm.ppf(np.linspace(quantile, 1.0 - quantile, n))
+    z1, z2 = np.meshgrid(q, q[::-1])
+    return model.inverse_transform(np.column_stack([z1.ravel(), z2.ravel()]))
+
+
+def interpolate(model, x0, x1, n_steps=10):
+    """Decoded images along the straight line from μ(x0) to μ(x1) in latent space:
+    (n_steps, d), the first and last being the decodings of the two end points."""
+    check_param("n_steps", n_steps, kind="int", low=2)
+    mu = model.transform(np.vstack([np.ravel(x0), np.ravel(x1)]))
+    t = np.linspace(0.0, 1.0, n_steps, dtype=mu.dtype)[:, None]
+    return model.inverse_transform((1.0 - t) * mu[0] + t * mu[1])
