@@ -155,7 +155,8 @@ def test_errors_before_fit_and_for_wrong_width():
     from npae.models import NotFittedError
     with pytest.raises(NotFittedError):
         SparseAutoencoder(3).transform(np.zeros((2, 4)))
-    m = SparseAutoencoder(3, max_iter=2, random_state=0).fit(np.random.default_rng(0).random((5, 4)))
+    X = np.random.default_rng(0).random((5, 4))
+    m = SparseAutoencoder(3, max_iter=2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="4 features"):
         m.objective(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="n_hidden=3"):

@@ -149,8 +149,8 @@ def test_mnist_two_epochs_reach_the_pytorch_examples_range():
     about 120 nats (benchmarks/bench_vae.py measures it in the same run); 10 % slack here."""
     from npae.data import load_mnist
     path = require_shared("mnist")
-    X = load_mnist(path, "train", dtype=np.float32).reshape(60000, -1)
-    X_test = load_mnist(path, "test", dtype=np.float32).reshape(10000, -1)
+    X = load_mnist(path, "train", dtype=np.float32)[0].reshape(60000, -1)
+    X_test = load_mnist(path, "test", dtype=np.float32)[0].reshape(10000, -1)
     m = VariationalAutoencoder(n_epochs=2, random_state=0).fit(X)
     assert m.objective(X_test, rng=0) < 132.0
 

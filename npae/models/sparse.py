@@ -334,9 +334,9 @@ def _load_lbfgs_checkpoint(path, params):
     for k, v in params.items():
         key = f"param/{k}"
         if key not in data or data[key].shape != v.shape:
+            found = "is missing" if key not in data else f"has shape {data[key].shape}"
             raise ValueError(f"checkpoint {path!r} does not match this model: parameter {k!r} "
-                             f"{'is missing' if key not in data else 'has shape ' + str(data[key].shape)}"
-                             f" (the model has {v.shape}); build the model with the same "
-                             "hyper-parameters or start without resume")
+                             f"{found} (the model has {v.shape}); build the model with the "
+                             "same hyper-parameters or start without resume")
         v[...] = data[key]
     return {k: list(data.get(f"history/{k}", np.array([]))) for k in ("loss", "val_loss")}
