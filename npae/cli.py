@@ -156,10 +156,14 @@ def _add_train(sub):
     p.add_argument("--hidden", type=int, default=None,
                    help="hidden units of the dense models (default: 256; sparse: 196, the "
                         "UFLDL exercise's; vae: 400, PyTorch's example)")
-    p.add_argument("--rho", type=float, default=0.05,
-                   help="sparse: target mean activation (default: %(default)s)")
+    p.add_argument("--rho", type=float, default=0.1,
+                   help="sparse: target mean activation (default: %(default)s, UFLDL's MNIST "
+                        "setting)")
     p.add_argument("--beta", type=float, default=3.0,
                    help="sparse: weight of the KL penalty (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=3e-3,
+                   help="sparse: weight decay on W and W* (default: %(default)s, UFLDL's "
+                        "MNIST setting; it is what makes the filters clean strokes)")
     p.add_argument("--iters", type=int, default=400,
                    help="sparse: L-BFGS iterations (default: %(default)s; --epochs is not "
                         "used)")
@@ -274,7 +278,8 @@ def _sparse_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
     shape = X.shape[1:]
     X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
     model = SparseAutoencoder(args.hidden or 196, rho=args.rho, beta=args.beta,
-                              max_iter=args.iters, random_state=args.seed,
+                              weight_decay=args.weight_decay, max_iter=args.iters,
+                              random_state=args.seed,
                               verbose=not args.quiet)
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
