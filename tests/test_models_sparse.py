@@ -126,6 +126,7 @@ def test_lbfgs_checkpoint_and_resume(tmp_path):
         SparseAutoencoder(9, max_iter=12, random_state=0).fit(X, checkpoint=ck, resume=True)
 
 
+@pytest.mark.slow
 def test_mnist_mean_activations_are_within_002_of_rho():
     """Real handwriting (MNIST, 2x2-averaged to 14x14 to keep the test short): after L-BFGS
     every hidden unit's mean activation is within 0.02 of rho, on the training images."""
