@@ -26,8 +26,8 @@ def test_registered_with_a_catalogue_of_mistakes_each():
         assert len(MISTAKES[name]) >= 2, name
         ex = get_exercise(name)
         assert ex.missing_requirements() == []
-        if "mistakes" in Exercise.__dataclass_fields__:
-            assert ex.mistakes is MISTAKES[name]
+        if "mistakes" in Exercise.__dataclass_fields__:   # the checker can name them too
+            assert set(dict(ex.mistakes)) == set(MISTAKES[name])
 
 
 @pytest.mark.parametrize("name", NAMES)
