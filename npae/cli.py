@@ -289,13 +289,31 @@ def _add_train(sub):
                       "train a dense, denoising or contractive autoencoder",
         description="Train a model with the lecture's settings, writing a checkpoint after "
                     "every epoch (resume with --resume), the trained model and the figures.")
-    p.add_argument("model", choices=["conv", "autoencoder", "denoising", "contractive"],
+    p.add_argument("model", choices=["conv", "autoencoder", "denoising", "contractive",
+                                      "sparse", "vae"],
                    help="the lecture's conv autoencoder, or a tied sigmoid autoencoder with "
                         "cross-entropy: plain, denoising (masking noise --nu) or contractive "
-                        "(penalty weight --lam)")
+                        "(penalty weight --lam); beyond the lecture: the sparse autoencoder "
+                        "(KL penalty --rho, --beta; L-BFGS for --iters iterations) or the "
+                        "variational autoencoder (PyTorch's example: 784-400-20)")
     p.add_argument("--data", default=None, help="as for `npae demo`")
-    p.add_argument("--hidden", type=int, default=256,
-                   help="code size of the dense autoencoders (default: %(default)s)")
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden units of the dense models (default: 256; sparse: 196, the "
+                        "UFLDL exercise's; vae: 400, PyTorch's example)")
+    p.add_argument("--rho", type=float, default=0.1,
+                   help="sparse: target mean activation (default: %(default)s, UFLDL's MNIST "
+                        "setting)")
+    p.add_argument("--beta", type=float, default=3.0,
+                   help="sparse: weight of the KL penalty (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=3e-3,
+                   help="sparse: weight decay on W and W* (default: %(default)s, UFLDL's "
+                        "MNIST setting; it is what makes the filters clean strokes)")
+    p.add_argument("--iters", type=int, default=400,
+                   help="sparse: L-BFGS iterations (default: %(default)s; --epochs is not "
+                        "used)")
+    p.add_argument("--latent", type=int, default=20,
+                   help="vae: latent dimension (default: %(default)s); a second model with "
+                        "2 latent units is trained for the manifold figure unless this is 2")
     p.add_argument("--nu", type=float, default=0.3,
                    help="denoising: masking probability (default: %(default)s)")
     p.add_argument("--lam", type=float, default=0.1,
@@ -366,9 +384,10 @@ def _dense_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
     X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
     kw = dict(n_epochs=epochs, batch_size=batch_size, learning_rate=lr, dtype="float32",
               random_state=args.seed, verbose=not args.quiet)
-    model = {"autoencoder": lambda: Autoencoder(args.hidden, **kw),
-             "denoising": lambda: DenoisingAutoencoder(args.hidden, nu=args.nu, **kw),
-             "contractive": lambda: ContractiveAutoencoder(args.hidden, lam=args.lam, **kw),
+    hidden = args.hidden or 256
+    model = {"autoencoder": lambda: Autoencoder(hidden, **kw),
+             "denoising": lambda: DenoisingAutoencoder(hidden, nu=args.nu, **kw),
+             "contractive": lambda: ContractiveAutoencoder(hidden, lam=args.lam, **kw),
              }[args.model]()
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
@@ -383,6 +402,93 @@ def _dense_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
                      path=paths[2])
     print(f"trained {epochs} epoch(s) on {len(X)} images in {seconds:.1f} s; test "
           f"cross-entropy per image {model.score(X_test):.2f}")
+    print("wrote " + ", ".join(paths))
+    return model
+
+
+def _sparse_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
+                batch_size=128, lr=1e-3):
+    """``npae train sparse``: the UFLDL exercise on the images (10000 by default), L-BFGS,
+    then the filters, the mean activations against rho, reconstructions and the curve."""
+    import os
+    import time
+
+    from . import plot
+    from .models import SparseAutoencoder
+
+    if args.iters < 1:
+        raise ValueError(f"--iters={args.iters} must be at least 1")
+    X, X_test = _train_and_test_images(args, n_train or 10000, n_test, dtype="float64")
+    shape = X.shape[1:]
+    X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
+    model = SparseAutoencoder(args.hidden or 196, rho=args.rho, beta=args.beta,
+                              weight_decay=args.weight_decay, max_iter=args.iters,
+                              random_state=args.seed,
+                              verbose=not args.quiet)
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    model.fit(X, checkpoint=checkpoint, resume=resume)
+    seconds = time.perf_counter() - start
+    paths = [os.path.join(args.out, f) for f in ("filters.png", "reconstructions.png",
+                                                   "loss_curve.png")]
+    plot.encoder_filters(model, image_shape=shape, path=paths[0])
+    plot.side_by_side(X_test[:100], model.reconstruct(X_test[:100]), image_shape=shape,
+                      vmin=0, vmax=1, path=paths[1])
+    plot.loss_curves(model.history_, title="SparseAutoencoder (J per L-BFGS iteration)",
+                     path=paths[2])
+    dev = float(abs(model.rho_hat_ - args.rho).max())
+    print(f"trained {model.n_iter_} L-BFGS iteration(s) on {len(X)} images in {seconds:.1f} s;"
+          f" mean activations {model.rho_hat_.mean():.4f} (rho = {args.rho}, largest "
+          f"deviation {dev:.4f}); test reconstruction error per image {model.score(X_test):.2f}")
+    print("wrote " + ", ".join(paths))
+    return model
+
+
+def _vae_run(args, *, epochs, n_train, n_test, checkpoint=None, resume=False,
+             batch_size=128, lr=1e-3):
+    """``npae train vae``: PyTorch's example (float32, Adam, batch 128), then 100 samples
+    from the prior, the 2-D latent manifold (a second model with n_latent=2 unless --latent
+    is 2), an interpolation between two test digits and the loss curve."""
+    import os
+    import time
+
+    from . import plot
+    from .models import VariationalAutoencoder
+    from .models.vae import interpolate, latent_manifold
+
+    X, X_test = _train_and_test_images(args, n_train, n_test)
+    shape = X.shape[1:]
+    X, X_test = X.reshape(len(X), -1), X_test.reshape(len(X_test), -1)
+    kw = dict(n_epochs=epochs, batch_size=batch_size, learning_rate=lr, dtype="float32",
+              random_state=args.seed, verbose=not args.quiet)
+    model = VariationalAutoencoder(args.hidden or 400, args.latent, **kw)
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    model.fit(X, X_val=X_test, checkpoint=checkpoint, resume=resume)
+    seconds = time.perf_counter() - start
+    print(f"trained {epochs} epoch(s) on {len(X)} images in {seconds:.1f} s; test negative "
+          f"ELBO {model.history_['val_loss'][-1]:.2f} nats per image")
+    model2 = model
+    if args.latent != 2:
+        model2 = VariationalAutoencoder(args.hidden or 400, 2, **kw)
+        ck2 = None if checkpoint is None else os.path.join(os.path.dirname(checkpoint),
+                                                           "checkpoint_2d.npz")
+        model2.fit(X, X_val=X_test, checkpoint=ck2, resume=resume)
+        path2 = model2.save(os.path.join(args.out, "model_2d.npz"))
+        print(f"n_latent=2 model for the manifold: test negative ELBO "
+              f"{model2.history_['val_loss'][-1]:.2f}; saved to {path2}")
+    paths = [os.path.join(args.out, f) for f in ("samples.png", "manifold.png",
+                                                   "interpolation.png", "loss_curve.png")]
+    plot.image_grid(model.sample(100, random_state=args.seed), 10, 10, image_shape=shape,
+                    vmin=0, vmax=1, title="100 samples from the prior, decoded",
+                    path=paths[0])
+    plot.image_grid(latent_manifold(model2, 20), 20, 20, image_shape=shape, vmin=0, vmax=1,
+                    title="the 2-D latent manifold (n_latent=2)", path=paths[1])
+    a, b = X_test[0], X_test[1]
+    plot.image_grid(interpolate(model, a, b, 10), 1, 10, image_shape=shape, vmin=0, vmax=1,
+                    title="interpolation between two test digits", path=paths[2])
+    plot.loss_curves(model.history_, title="VariationalAutoencoder (negative ELBO, nats)",
+                     path=paths[3])
     print("wrote " + ", ".join(paths))
     return model
 
@@ -410,7 +516,8 @@ def _cmd_train(args):
     if os.path.exists(checkpoint) and not args.resume:
         raise ValueError(f"{checkpoint} exists: pass --resume to continue that run, or choose "
                          "another --out (the old run is never overwritten)")
-    run = _conv_run if args.model == "conv" else _dense_run
+    run = {"conv": _conv_run, "sparse": _sparse_run, "vae": _vae_run}.get(args.model,
+                                                                         _dense_run)
     try:
         if args.resume and os.path.exists(checkpoint):
             from ._io import read_npz

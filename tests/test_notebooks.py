@@ -20,8 +20,8 @@ TIMEOUT = 300  # seconds per cell; fast mode needs a few seconds per notebook
 
 
 def test_there_is_a_notebook_per_lecture_topic():
-    assert len(PATHS) == 9, [p.name for p in PATHS]
-    assert [p.name[:2] for p in PATHS] == [f"{i:02d}" for i in range(1, 10)]
+    assert len(PATHS) == 11, [p.name for p in PATHS]
+    assert [p.name[:2] for p in PATHS] == [f"{i:02d}" for i in range(1, 12)]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])

@@ -13,6 +13,7 @@ command line), e.g. ``npae/exercises/example_course.py``.
 """
 from .registry import EXERCISES, Exercise, exercise_names, get_exercise, register
 from . import lecture  # noqa: F401,E402  (registers the lecture's exercises)
+from . import beyond  # noqa: F401,E402  (then the sparse autoencoder's and the VAE's)
 from .checker import ExerciseResult, check_answers, check_exercise, load_answers  # noqa: E402
 from .template import template_source, write_template  # noqa: E402
 from .course import CourseFileError, load_course  # noqa: E402

@@ -8,7 +8,9 @@ from .eigenfaces import Eigenfaces
 from .linear import LinearAutoencoder, linear_autoencoder_loss, optimal_linear_autoencoder
 from .pca import PCA, lecture_normalize
 from .psd import PSD, PredictiveSparseDecomposition
+from .sparse import SparseAutoencoder
 from .stacked import StackedAutoencoder
+from .vae import VariationalAutoencoder
 
 __all__ = [
     "BaseEstimator", "NotFittedError",
@@ -20,4 +22,6 @@ __all__ = [
     "ConvAutoencoder",
     # sparse coding
     "PredictiveSparseDecomposition", "PSD",
+    # beyond the lecture: the sparse autoencoder exercise, a generative model
+    "SparseAutoencoder", "VariationalAutoencoder",
 ]

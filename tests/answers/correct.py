@@ -106,3 +106,34 @@ def maxpool2d_backward(x, g, kernel_size, stride):
                     i, j = np.unravel_index(np.argmax(win), win.shape)
                     dx[n, c, p * stride + i, q * stride + j] += g[n, c, p, q]
     return dx
+
+
+# -- beyond the lecture: the sparse autoencoder's KL penalty, the VAE's KL and
+#    reparameterization (npae.exercises.beyond)
+
+def sparse_kl_grad_W(X, W, b, rho, beta):
+    n = X.shape[0]
+    h = 1.0 / (1.0 + np.exp(-(X @ W.T + b)))
+    rho_hat = h.mean(axis=0)
+    # the same sparsity delta for every sample, 1/n from d rho_hat / d h
+    dh = np.tile(beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / n, (n, 1))
+    return (dh * h * (1 - h)).T @ X
+
+
+def vae_kl_grad_mu(mu, logvar):
+    return mu / mu.shape[0]
+
+
+def vae_kl_grad_logvar(mu, logvar):
+    return 0.5 * (np.exp(logvar) - 1.0) / mu.shape[0]
+
+
+def vae_reparam_grad_mu(X, mu, logvar, eps, V):
+    z = mu + np.exp(0.5 * logvar) * eps
+    return (z @ V.T - X) @ V / X.shape[0]
+
+
+def vae_reparam_grad_logvar(X, mu, logvar, eps, V):
+    z = mu + np.exp(0.5 * logvar) * eps
+    dz = (z @ V.T - X) @ V / X.shape[0]
+    return dz * eps * 0.5 * np.exp(0.5 * logvar)
