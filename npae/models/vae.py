@@ -294,7 +294,7 @@ class VariationalAutoencoder(GradientModelMixin, BaseEstimator):
             n_epochs=self.n_epochs, batch_size=self.batch_size, rng=rng,
             val_loss=lambda V: self._objective(V, np.random.default_rng(0), False)[0],
             X_val=X_val, verbose=self.verbose, checkpoint=checkpoint, resume=resume,
-            desc=type(self).__name__)
+            desc=type(self).__name__, noisy=True)    # each step draws a new eps
         return self
 
     # -- using the model ------------------------------------------------------------------------
