@@ -72,6 +72,7 @@ def test_every_catalogued_mistake_fails(name, hint):
 
     res = check_exercise(ex, student)
     assert res.status == FAIL, (hint, res.line())
+    assert res.hint == hint            # the catalogued mistake is named, not a generic pattern
     # the mistake really differs from the right answer on some input (not a lucky pass)
     assert any(np.abs(wrong(_copy(c)) - ex.reference(_copy(c))).max() > 1e-6
                for c in ex.generate())

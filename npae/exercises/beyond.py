@@ -7,10 +7,9 @@ finite differences of it) and its ``reference`` runs npae's own layers and the f
 ``npae.models.sparse`` and ``npae.models.vae`` train with.
 
 Each exercise also has a catalogue of its classic mistakes, ``MISTAKES[name]``: hint ->
-function(inputs dict) -> the wrong gradient that mistake gives. The tests hold every
-catalogued mistake to a FAIL of the checker. Where the registry's ``Exercise`` has a
-``mistakes`` field, the catalogue is registered with the exercise so the checker can name
-the mistake; otherwise it stays here.
+function(inputs dict) -> the wrong gradient that mistake gives, registered as the
+exercise's ``mistakes`` so that the checker names the mistake; the tests hold every
+catalogued mistake to a FAIL with its own hint.
 """
 from __future__ import annotations
 
@@ -28,14 +27,10 @@ __all__ = ["MISTAKES"]
 #: exercise name -> {hint: function(inputs) -> the wrong gradient of that mistake}
 MISTAKES: dict = {}
 
-_HAS_MISTAKES_FIELD = "mistakes" in getattr(Exercise, "__dataclass_fields__", {})
-
 
 def _register(mistakes, **kwargs):
     MISTAKES[kwargs["name"]] = mistakes
-    if _HAS_MISTAKES_FIELD:
-        kwargs["mistakes"] = mistakes
-    register(Exercise(**kwargs))
+    register(Exercise(mistakes=mistakes, **kwargs))
 
 
 def _linear(W, b=None):
