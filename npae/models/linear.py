@@ -67,7 +67,11 @@ the step is the exact minimiser t* >= 0 of (12), a root of the cubic L'(t). Sinc
 (12) is bounded below and t* is finite; and L(t*) <= L(t) for every t >= 0, so each step
 decreases L at least as much as any step size along that line would -- in particular as
 much as a backtracking (Armijo) search would. The objective therefore never increases: no
-data scale, offset or initialisation can make the run diverge.
+data scale, offset or initialisation can make the run diverge. (Offsets: with ``center=True``
+the mean is removed first. Scales: (7) is homogeneous of degree 2 in X and the line search
+is scale-free, so ``fit`` divides the centred data by the power of two nearest its largest
+magnitude -- the same iterates, without overflow or underflow for data of 1e-150 or 1e70 --
+and reports ``history_["loss"]`` in the data's own units.)
 
 Momentum. The search direction is P = -S(g) + beta P_prev (nonlinear conjugate gradients),
 g = grad L. Tied, S(g) = g. Untied, S(g) = (g_U (V V^T)^{-1}, (U^T U)^{-1} g_V): each
@@ -104,12 +108,15 @@ curvature at most M_B, heavy ball with eta M_B = 1 < 2 (1 + beta) is stable for 
 
 Stopping. A step is one epoch (full batch). After each epoch the model measures how far the
 decoder's column space moved, delta = sin of the largest principal angle between span(U)
-before and after the epoch, and stops once delta < ``tol`` (``n_epochs`` is a cap). Near the
-optimum the iterates converge linearly, so the remaining angle to the optimal subspace is
-delta times a factor set by the convergence rate (about 1 / (1 - rate)); the default
-tol = 1e-7 leaves room for rates as slow as 0.999 per epoch and still stops within 1e-4 rad
-of PCA's subspace on data with a clear eigengap. Without a gap (lambda_k = lambda_{k+1}) the optimal
-subspace is not unique and no rule can promise an angle.
+before and after the epoch, and stops once delta < ``tol`` while the objective is not
+rising (``n_epochs`` is a cap; the second condition matters only for a fixed step, which can
+blow U and V up along their own span). Near the optimum the iterates converge linearly, so
+the remaining angle to the optimal subspace is delta times a factor set by the convergence
+rate (about 1 / (1 - rate)); the default tol = 1e-7 leaves room for rates as slow as 0.999
+per epoch and still stops within 1e-4 rad of PCA's subspace on data with a clear eigengap.
+Without a gap (lambda_k = lambda_{k+1}) the optimal subspace is not unique and no rule can
+promise an angle; with a small gap the convergence is slow (the rate approaches 1 as
+(lambda_k - lambda_{k+1}) / lambda_1 shrinks) and the cap may come first: ``fit`` then warns.
 """
 from __future__ import annotations
 
@@ -499,7 +506,10 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
             Q = _orthonormal_basis(self.U_)
             changes.append(_subspace_change(basis[0], Q))
             basis[0] = Q
-            if changes[-1] < self.tol:
+            loss = history["loss"]
+            # a fixed step that overshoots can blow U and V up along their own span: the
+            # span stands still while the objective grows, which is not convergence
+            if changes[-1] < self.tol and (len(loss) < 2 or loss[-1] <= loss[-2]):
                 raise _Converged(history)
 
         self.converged_ = False
