@@ -106,10 +106,19 @@ factors (Frobenius norms, which bound the spectral ones) with lambda_1 replaced 
 max_i ||x_i||^2, a bound on the second-moment matrix of *every* mini-batch. On a quadratic of
 curvature at most M_B, heavy ball with eta M_B = 1 < 2 (1 + beta) is stable for any beta < 1.
 
+Initialisation. The decoder U (and the tied W) start Glorot uniform; the untied encoder V
+starts at 0. (U, 0) is not a stationary point: (9) gives dL/dV = -U^T C there, and every
+later V-gradient U^T E C also ends in C. So V is built only from the data's directions,
+weighted by their variances, and never carries a random component along a direction of
+small variance lambda_j, which the gradient would remove at a rate proportional to lambda_j
+(so slowly that, from a random V, the decoder's angle to PCA's subspace fell only like
+1 / epochs on MNIST, whose spectrum decays smoothly). The first epoch moves only V (the
+U-gradient (8) is R^T H = 0 while H = 0).
+
 Stopping. A step is one epoch (full batch). After each epoch the model measures how far the
 decoder's column space moved, delta = sin of the largest principal angle between span(U)
-before and after the epoch, and stops once delta < ``tol`` while the objective is not
-rising (``n_epochs`` is a cap; the second condition matters only for a fixed step, which can
+before and after the epoch, and stops once delta < ``tol`` in two epochs in a row (a step
+can move V alone) while the objective is not rising (``n_epochs`` is a cap; the second condition matters only for a fixed step, which can
 blow U and V up along their own span). Near the optimum the iterates converge linearly, so
 the remaining angle to the optimal subspace is delta times a factor set by the convergence
 rate (about 1 / (1 - rate)); the default tol = 1e-7 leaves room for rates as slow as 0.999
@@ -311,7 +320,8 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         None: full batch (one exact gradient step per epoch), the way to reach the closed
         form's subspace to many digits.
     random_state : None, int or Generator
-        Initialisation (Glorot uniform) and shuffling.
+        Initialisation (Glorot uniform for U and the tied W; the untied V starts at 0) and
+        shuffling.
     verbose : bool
 
     Attributes
@@ -447,9 +457,11 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         k = V.shape[0]
 
         def solve(gram, b):
+            trace = np.trace(gram)
+            if not trace > 0:  # a zero factor (V at the start): its partner's gradient is 0
+                return b
             # a ridge of 1e-12 of the mean eigenvalue keeps a rank-deficient factor usable
-            ridge = 1e-12 * np.trace(gram) / k + np.finfo(float).tiny
-            return scipy.linalg.solve(gram + ridge * np.eye(k), b, assume_a="pos")
+            return np.linalg.solve(gram + (1e-12 * trace / k) * np.eye(k), b)
 
         return {"U": solve(V @ V.T, g["U"].T).T, "V": solve(U.T @ U, g["V"])}
 
@@ -484,6 +496,8 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         scale = 2.0 ** np.round(np.log2(top)) if top > 0 else 1.0
         Xs = Xc / scale if scale != 1.0 else Xc
         self._build(X.shape[1], k, rng)
+        if not self.tied:
+            self.encoder_.params["W"][...] = 0.0  # V = 0: see "Initialisation" above
         params = self.parameters()
         batch = Xs.shape[0] if self.batch_size is None else min(self.batch_size, Xs.shape[0])
         full = batch >= Xs.shape[0]
@@ -509,7 +523,9 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
             loss = history["loss"]
             # a fixed step that overshoots can blow U and V up along their own span: the
             # span stands still while the objective grows, which is not convergence
-            if changes[-1] < self.tol and (len(loss) < 2 or loss[-1] <= loss[-2]):
+            # two epochs in a row: one step can move V alone and leave span(U) in place
+            if (len(changes) >= 2 and max(changes[-2:]) < self.tol
+                    and loss[-1] <= loss[-2]):
                 raise _Converged(history)
 
         self.converged_ = False
