@@ -125,10 +125,10 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
     f_star = sigma[3:].sum()
     m = LinearAutoencoder(3, tied=tied, n_epochs=500, random_state=seed).fit(X)
     angles = scipy.linalg.subspace_angles(m.U_, Q)
-    assert angles.max() < 1e-3  # observed: < 3e-5 rad
+    assert m.converged_ and angles.max() < 1e-6  # observed: < 1.1e-7 rad, 28-54 epochs
     # (span(V^T) converges too, but more slowly: V's components along directions of small
     # variance get gradients proportional to that variance -- see the model's docstring)
-    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-6  # observed: < 2e-7
+    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-10  # observed: < 7e-13
     assert m.loss(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
     gram = m.U_.T @ m.U_
     if tied:
@@ -142,18 +142,21 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
         np.testing.assert_allclose(m.U_ @ m.V_, Q @ Q.T, atol=1e-3)
 
 
-def test_fashion_mnist_tied_model_finds_the_top_principal_subspace():
+@pytest.mark.parametrize("tied", [True, False])
+def test_fashion_mnist_models_find_the_top_principal_subspace_with_defaults(tied):
     path = require_fashion_mnist()
     from npae.data import load_fashion_mnist
     images = load_fashion_mnist(path, kind="test")[0][:1000]
     X = images[:, ::2, ::2].reshape(1000, -1)  # 14 x 14: real data, a quarter of the work
     pca = PCA(2).fit(X)
-    m = LinearAutoencoder(2, tied=True, n_epochs=300, random_state=0).fit(X)
-    assert scipy.linalg.subspace_angles(m.U_, pca.components_.T).max() < 1e-3
+    m = LinearAutoencoder(2, tied=tied, random_state=0).fit(X)
+    assert m.converged_  # on tol, not on the cap (observed: 28 epochs tied, 311 untied)
+    assert scipy.linalg.subspace_angles(m.U_, pca.components_.T).max() < 1e-5  # obs. < 2e-7
     Xc = X - X.mean(0)
     f_star = f(pca.components_.T, pca.components_, Xc)
-    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-6
-    np.testing.assert_allclose(m.V_ @ m.V_.T, np.eye(2), atol=1e-6)
+    assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-9
+    if tied:
+        np.testing.assert_allclose(m.V_ @ m.V_.T, np.eye(2), atol=1e-6)
 
 
 # -- (6): convex in each factor, not jointly ---------------------------------------------------------
