@@ -129,7 +129,7 @@ def test_training_reaches_pca_subspace_and_closed_form_loss(seed, tied):
     # (span(V^T) converges too, but more slowly: V's components along directions of small
     # variance get gradients proportional to that variance -- see the model's docstring)
     assert (f(m.U_, m.V_, Xc) - f_star) / f_star < 1e-10  # observed: < 7e-13
-    assert m.loss(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
+    assert m.objective(X) == pytest.approx(f(m.U_, m.V_, Xc) / (2 * len(X)), rel=1e-12)
     gram = m.U_.T @ m.U_
     if tied:
         # the tied model recovers the slide's W with orthonormal rows
