@@ -9,6 +9,8 @@ hyper-parameters so the whole suite runs in seconds.
 The gradient-trained autoencoders run with ``decoder="linear", loss="squared"``: the
 cross-entropy pair needs inputs in [0, 1] (the lecture's binary inputs) and refuses the
 checks' Gaussian data, by design, with a message saying so (tested in their own files).
+Each gradient-trained model also runs with its defaults (apart from that pair).
+``ConvAutoencoder`` takes images (n, C, H, W), not the (n, features) the checks use.
 """
 import pickle
 import subprocess
@@ -36,7 +38,15 @@ _AE = dict(n_hidden=3, decoder="linear", loss="squared", n_epochs=2, batch_size=
 ESTIMATORS = [
     PCA(),
     PCA(n_components=1, solver="eigh"),
-    LinearAutoencoder(n_components=1, n_epochs=3, random_state=0),
+    LinearAutoencoder(n_components=1, n_epochs=3, tol=0.0, random_state=0),
+    # every gradient-trained model with its defaults (the squared-error pair where the data
+    # is not in [0, 1]): a default that diverges or errors on the checks' data is a bug
+    LinearAutoencoder(n_components=2),
+    LinearAutoencoder(n_components=2, tied=True),
+    Autoencoder(decoder="linear", loss="squared"),
+    DenoisingAutoencoder(decoder="linear", loss="squared"),
+    ContractiveAutoencoder(decoder="linear", loss="squared"),
+    StackedAutoencoder(decoder="linear", loss="squared"),
     Autoencoder(**_AE),
     Autoencoder(**{**_AE, "tied": False, "dtype": "float32"}),
     DenoisingAutoencoder(**_AE),
