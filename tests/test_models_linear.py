@@ -521,8 +521,8 @@ def test_minibatch_auto_uses_the_bound_and_does_not_diverge(tied):
     assert m.learning_rate_ * scale2 == pytest.approx(1 / M, rel=0.05)
 
 
-def test_objective_is_the_former_loss():
+def test_objective_is_half_the_mean_of_the_lecture_f():
     X = _gap_data(1, n=30, d=5, k=2)
     m = LinearAutoencoder(2, n_epochs=3, tol=0, random_state=0).fit(X)
-    assert m.objective(X) == m.loss(X) == pytest.approx(
+    assert m.objective(X) == pytest.approx(
         f(m.U_, m.V_, X - X.mean(0)) / (2 * len(X)), rel=1e-12)
