@@ -1,5 +1,4 @@
 """`npae demo` and `npae train conv` do real work and write their figures (small runs)."""
-import os
 import subprocess
 import sys
 

@@ -1,7 +1,6 @@
 """`npae pca --variance F`: K chosen by explained variance, and the K it kept reported."""
 import re
 
-import numpy as np
 import pytest
 
 from npae.cli import main

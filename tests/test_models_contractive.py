@@ -7,7 +7,7 @@ from scipy.special import expit
 
 from npae.gradcheck import numerical_gradient
 from npae.models import Autoencoder, ContractiveAutoencoder
-from conftest import randomised, rel_err, sklearn_digits
+from conftest import randomised, sklearn_digits
 
 
 def encoder_jacobian_fd(W, b, x, eps=1e-6):

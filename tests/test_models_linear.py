@@ -18,7 +18,6 @@ from npae.models import (PCA, LinearAutoencoder, linear_autoencoder_loss,
                          optimal_linear_autoencoder)
 from npae.models.linear import ConvergenceWarning, quartic_minimizer
 from npae.models.base import NotFittedError
-from npae.train import TrainingDiverged
 
 from conftest import require_fashion_mnist
 

@@ -11,7 +11,6 @@
   suite turns RuntimeWarnings into errors (setup.cfg), so an overflow warning fails too.
 """
 import functools
-import warnings
 
 import numpy as np
 import pytest

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .hints import _diagnose, _inconclusive_hint
-from .kinks import PYTORCH_CONVENTION, Prober, check_joint, kink_shape, refine
+from .kinks import PYTORCH_CONVENTION, check_joint, kink_shape, refine
 from .numeric import STEP, TINY, _index
 
 __all__ = ["GradCheckResult", "CheckReport", "ContractCheck", "report"]

@@ -47,7 +47,7 @@ from ..losses import ReconstructionLoss
 from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
 
 __all__ = ["Autoencoder", "reconstruction_loss"]
 
@@ -77,7 +77,7 @@ def _check_unit_interval(X, name, loss):
             "decoder='linear', loss='squared' for real-valued inputs")
 
 
-class Autoencoder(GradientModelMixin, BaseEstimator):
+class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
     """One-hidden-layer autoencoder h = sigm(b + Wx), x̂ = o(c + W* h) (equations 1-6).
 
     Parameters
@@ -298,19 +298,6 @@ class Autoencoder(GradientModelMixin, BaseEstimator):
         """The codes h(x) = sigm(b + Wx), shape (n, n_hidden). Deterministic."""
         X = self._validate(X)
         return self.encoder_.forward(X)
-
-    def inverse_transform(self, H):
-        """Decode codes: x̂ = o(c + W* h), shape (n, n_features_in_)."""
-        check_is_fitted(self, "encoder_")
-        H = as_float_array(H, "H", ndim=2, dtype=self.dtype)
-        if H.shape[1] != self.n_hidden:
-            raise ValueError(f"H has {H.shape[1]} columns but the model has n_hidden="
-                             f"{self.n_hidden}; pass codes from transform()")
-        return self.decoder_.forward(H)
-
-    def reconstruct(self, X):
-        """x̂ = decode(encode(x)) of the clean input."""
-        return self.inverse_transform(self.transform(X))
 
     def score(self, X, y=None):
         """Mean reconstruction loss (5) or (6) of the clean X (no penalty, no corruption)."""

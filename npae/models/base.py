@@ -191,6 +191,27 @@ class GradientModelMixin:
         return self._loss_and_gradients(self._validate_data(X, reset=False))[1]
 
 
+
+class DecoderMixin:
+    """``inverse_transform`` and ``reconstruct`` of a model whose codes (size given by the
+    hyper-parameter named ``_code_size``) are decoded by its ``decoder_`` network."""
+
+    _code_size = "n_hidden"
+
+    def inverse_transform(self, H):
+        """Decode codes: x̂ = decoder_(H), shape (n, n_features_in_)."""
+        check_is_fitted(self, "decoder_")
+        H = as_float_array(H, "H", ndim=2, dtype=self.dtype)
+        k = getattr(self, self._code_size)
+        if H.shape[1] != k:
+            raise ValueError(f"the codes have {H.shape[1]} columns but the model has "
+                             f"{self._code_size}={k}; pass codes from transform()")
+        return self.decoder_.forward(H)
+
+    def reconstruct(self, X):
+        """x̂ = inverse_transform(transform(X)): the reconstruction of X."""
+        return self.inverse_transform(self.transform(X))
+
 def _to_json(value):
     """JSON-able form of a header value; tuples are tagged so that they come back as tuples
     (``layer_sizes=(256, 64)``, ``image_shape_``: a list would compare unequal to a shape)."""

@@ -51,7 +51,7 @@ from ..losses import squared_error, squared_error_grad
 from ..nn import Linear, Sequential, Sigmoid
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
 
 __all__ = ["SparseAutoencoder", "kl_sparsity", "kl_sparsity_grad"]
 
@@ -77,7 +77,7 @@ def _clip_open_unit(p):
     return np.clip(p, eps, 1.0 - eps)
 
 
-class SparseAutoencoder(GradientModelMixin, BaseEstimator):
+class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
     """Sigmoid autoencoder with a KL(ρ || ρ̂) sparsity penalty (equations 1-5).
 
     Parameters
@@ -302,18 +302,6 @@ class SparseAutoencoder(GradientModelMixin, BaseEstimator):
         """The codes h(x) = sigm(b + Wx), shape (n, n_hidden)."""
         X = self._validate(X)
         return self.encoder_.forward(X)
-
-    def inverse_transform(self, H):
-        """Decode codes: x̂ = sigm(c + W* h), shape (n, n_features_in_)."""
-        check_is_fitted(self, "encoder_")
-        H = as_float_array(H, "H", ndim=2, dtype=self.dtype)
-        if H.shape[1] != self.n_hidden:
-            raise ValueError(f"H has {H.shape[1]} columns but the model has n_hidden="
-                             f"{self.n_hidden}; pass codes from transform()")
-        return self.decoder_.forward(H)
-
-    def reconstruct(self, X):
-        return self.inverse_transform(self.transform(X))
 
     def score(self, X, y=None):
         """Mean reconstruction error (1/n) sum_t 1/2 ||x̂ - x||^2 (no penalties; lower is

@@ -45,7 +45,7 @@ from ..nn import Identity, Linear, ReLU, Sequential, Sigmoid
 from ..nn.elementwise import cross_entropy_logits
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
 
 __all__ = ["VariationalAutoencoder", "gaussian_kl", "gaussian_kl_grad", "latent_manifold",
            "interpolate"]
@@ -78,7 +78,7 @@ def _torch_like_linear(fan_in, fan_out, rng, dtype):
     return layer
 
 
-class VariationalAutoencoder(GradientModelMixin, BaseEstimator):
+class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
     """Variational autoencoder with a Gaussian encoder q(z|x) and a N(0, I) prior (1-7).
 
     Parameters
@@ -109,6 +109,8 @@ class VariationalAutoencoder(GradientModelMixin, BaseEstimator):
         ``"loss"``: (7) per epoch; ``"val_loss"``: (7) on ``X_val`` (ε drawn with seed 0).
     n_features_in_ : int
     """
+
+    _code_size = "n_latent"      # the codes that inverse_transform decodes are z
 
     def __init__(self, n_hidden=400, n_latent=20, *, likelihood="bernoulli",
                  output_variance=1.0, optimizer="adam", learning_rate=1e-3, n_epochs=10,
@@ -310,19 +312,6 @@ class VariationalAutoencoder(GradientModelMixin, BaseEstimator):
         X = self._validate_data(X, reset=False, dtype=self.dtype)
         h = self.encoder_.forward(X)
         return self.mu_head_.forward(h), self.logvar_head_.forward(h)
-
-    def inverse_transform(self, Z):
-        """Decode latent codes: x̂ = E[x | z], sigm(â) (Bernoulli) or â (Gaussian)."""
-        check_is_fitted(self, "encoder_")
-        Z = as_float_array(Z, "Z", ndim=2, dtype=self.dtype)
-        if Z.shape[1] != self.n_latent:
-            raise ValueError(f"Z has {Z.shape[1]} columns but the model has n_latent="
-                             f"{self.n_latent}; pass codes from transform() or sample()")
-        return self.decoder_.forward(Z)
-
-    def reconstruct(self, X):
-        """x̂ decoded from μ(x) (no noise)."""
-        return self.inverse_transform(self.transform(X))
 
     def sample(self, n=100, random_state=None):
         """n new images: z ~ N(0, I) from the prior, decoded to E[x | z], shape (n, d)."""

@@ -1,0 +1,238 @@
+"""``npae check``, ``npae exercises`` and ``npae gradcheck``: the course's gradient exercises,
+the homework checker (answers run in their own process) and any function of the user's own."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..exceptions import UsageError
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _natural(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _exercises_option(p):
+    p.add_argument("--exercises", metavar="FILE", default=None,
+                   help="a course file of exercises to use instead of the built-in ones "
+                        "(see README, 'For course staff')")
+
+
+def _exercise_table(args):
+    """The exercises ``--exercises FILE`` registers (a UsageError if it cannot be loaded),
+    or the built-in ones."""
+    if getattr(args, "exercises", None) is None:
+        from ..exercises import EXERCISES
+        return EXERCISES
+    from ..exercises.course import CourseFileError, load_course
+    try:
+        return load_course(args.exercises)
+    except CourseFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _selected(names, table):
+    unknown = [n for n in (names or []) if n not in table]
+    if unknown:
+        raise UsageError(f"no exercise named {unknown[0]!r}; the exercises are: "
+                         + ", ".join(table))
+    return list(dict.fromkeys(names or table))
+
+
+def _add_check(sub):
+    p = sub.add_parser(
+        "check", help="check homework answers to gradient exercises",
+        description="Run ANSWERS (a .py file) in a separate process, call each exercise's "
+        "function by name on generated inputs and check the gradients it returns against "
+        "finite differences and the reference gradient. Exit status: 0 when every checked "
+        "exercise passed, 1 when any did not, 2 when the check could not run (usage error, "
+        "missing or unimportable ANSWERS, broken --exercises file).")
+    p.add_argument("answers", metavar="ANSWERS.py", help="the file with your functions")
+    p.add_argument("--exercise", "-e", action="append", metavar="NAME",
+                   help="check only this exercise (repeatable; default: all)")
+    _exercises_option(p)
+    p.add_argument("--seed", type=_natural, default=None, metavar="N",
+                   help="draw the inputs from seed N (default: the same fixed inputs on "
+                        "every run); give each student or submission its own")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="time limit per exercise (default: 60); an answer still running is "
+                        "stopped and marked timeout")
+    p.add_argument("--memory-limit", type=_natural, default=None, metavar="MB",
+                   help="address-space cap of the process the answers run in, in MiB "
+                        "(default: 4096; 0: no cap)")
+    p.add_argument("--all", action="store_true",
+                   help="check every entry of each gradient (default: a random sample of "
+                        "large arrays)")
+    p.add_argument("--format", choices=("text", "json", "gradescope"), default="text",
+                   help="text (default), json, or Gradescope's results.json")
+    p.add_argument("--output", "-o", metavar="PATH", default=None,
+                   help="write the results to PATH (atomically) instead of stdout")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="for a failure, also print the gradient checker's table of worst entries")
+    p.set_defaults(func=_cmd_check)
+
+
+def _emit(text, path):
+    if path is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    import os
+
+    from .._io import atomic_write
+    if os.path.isdir(path):
+        raise UsageError(f"--output {path!r} is a directory; give a file name")
+    data = text.encode("utf-8")
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError as exc:
+        raise UsageError(f"cannot write --output {path!r}: {exc.strerror or exc}") from None
+
+
+def _cmd_check(args):
+    from pathlib import Path
+
+    from ..exercises import report
+    from ..exercises.checker import (ERROR, MISSING, ExerciseCodeError, ExerciseResult,
+                                    check_answers, format_results)
+    from ..exercises.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    table = _exercise_table(args)
+    names = _selected(args.exercise, table)
+    error = None
+    if not Path(args.answers).is_file():
+        what = "is a directory" if Path(args.answers).is_dir() else "not found"
+        error = f"answers file {args.answers!r} {what}"
+        results = [ExerciseResult(n, MISSING, points=table[n].points,
+                                  message="not checked: no answers file") for n in names]
+    else:
+        timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        memory = DEFAULT_MEMORY_MB if args.memory_limit is None else args.memory_limit
+        try:
+            results, import_error = check_answers(args.answers, names, exercises=table,
+                                                  seed=args.seed, timeout=timeout,
+                                                  memory_mb=memory, all_entries=args.all)
+        except ExerciseCodeError as exc:
+            raise UsageError(str(exc)) from None
+        if import_error:
+            error = f"could not import {args.answers}: {import_error}"
+            results = [ExerciseResult(r.name, ERROR, points=r.points, message=(
+                "not checked: the answers file did not import")) for r in results]
+    if args.format == "json":
+        text = report.results_json(results, answers=args.answers, seed=args.seed, error=error,
+                                   exercises_file=args.exercises)
+    elif args.format == "gradescope":
+        text = report.gradescope_json(results, error=error, seed=args.seed)
+    elif not error:
+        text = format_results(results, verbose=args.verbose)
+        if args.seed is not None:
+            text += f"\n(inputs drawn with --seed {args.seed})"
+    else:
+        text = None         # for a person, the one-line message says it all
+    if text is not None:
+        _emit(text, args.output)
+    if error:
+        print(f"npae check: error: {error}", file=sys.stderr)
+        return 2
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def _add_exercises(sub):
+    p = sub.add_parser("exercises", help="list the gradient exercises or write a file of stubs",
+                       description="The gradient exercises (the lecture's, or a course "
+                       "file's with --exercises FILE); see `npae check`.")
+    esub = p.add_subparsers(dest="action", metavar="ACTION")
+    lst = esub.add_parser("list", help="name, slide and title of every exercise")
+    _exercises_option(lst)
+    s = esub.add_parser("show", help="print one exercise's statement and signature")
+    s.add_argument("name", metavar="NAME")
+    _exercises_option(s)
+    t = esub.add_parser("template", help="write FILE with a stub per exercise "
+                        "(the statements as docstrings)")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    t.add_argument("--exercise", "-e", action="append", metavar="NAME",
+                   help="only this exercise (repeatable; default: all)")
+    _exercises_option(t)
+    p.set_defaults(func=_cmd_exercises, _parser=p)
+
+
+def _cmd_exercises(args):
+    if args.action is None:
+        args._parser.print_help()
+        return 2
+    table = _exercise_table(args)
+    if args.action == "list":
+        width = max(len(n) for n in table)
+        for ex in table.values():
+            missing = ex.missing_requirements()
+            note = f"  [unavailable: needs {', '.join(missing)}]" if missing else ""
+            slide = f"  (slide: {ex.slide})" if ex.slide else ""
+            points = f"  [{ex.points:g} points]" if ex.points != 1 else ""
+            print(f"{ex.name:<{width}}  {ex.title}{slide}{points}{note}")
+        return 0
+    if args.action == "show":
+        ex = table[_selected([args.name], table)[0]]
+        print(f"{ex.signature}\n\n{ex.statement}")
+        return 0
+    from ..exercises.template import write_template
+    names = _selected(args.exercise, table)
+    try:
+        path = write_template(args.file, names, force=args.force, exercises=table,
+                              course=args.exercises)
+    except FileExistsError as exc:
+        print(f"npae exercises: error: {exc}", file=sys.stderr)
+        return 1
+    course = f" --exercises {args.exercises}" if args.exercises else ""
+    print(f"wrote {path}: fill in the functions, then run `npae check {path}{course}`")
+    return 0
+
+
+def _add_gradcheck(sub):
+    p = sub.add_parser("gradcheck", help="check the gradient of any scalar function of an array",
+                       description="Check grad(x) against finite differences of f(x) at a "
+                       "random x of the given shape (float64). Without --grad, f may return "
+                       "(value, gradient); otherwise its numerical gradient is printed.")
+    p.add_argument("function", metavar="MODULE:FUNCTION",
+                   help="f, e.g. answers.py:loss or mypackage.module:loss")
+    p.add_argument("--shape", required=True, help="shape of x, e.g. 3,4")
+    p.add_argument("--grad", metavar="MODULE:FUNCTION", help="the gradient of f to check")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random x (default 0)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="n, to recognise a gradient off by the batch size")
+    p.add_argument("--all", action="store_true",
+                   help="check every entry (default: a random sample of large arrays)")
+    p.set_defaults(func=_cmd_gradcheck)
+
+
+def _cmd_gradcheck(args):
+    from ..exercises.adhoc import (UserCodeError, gradcheck_function, parse_shape,
+                                  resolve_function)
+    shape = parse_shape(args.shape)
+    try:
+        f = resolve_function(args.function)
+        g = resolve_function(args.grad) if args.grad else None
+        res = gradcheck_function(f, shape, g, seed=args.seed, rtol=args.rtol, atol=args.atol,
+                                 batch_size=args.batch_size, f_label=args.function,
+                                 grad_label=args.grad or "grad", all_entries=args.all)
+    except UserCodeError as exc:
+        print(f"npae gradcheck: {exc}", file=sys.stderr)
+        return 1
+    print(res.text)
+    return 0 if res.ok else 1
