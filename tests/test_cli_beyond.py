@@ -1,5 +1,6 @@
 """`npae train sparse` and `npae train vae`: figures, saved model, --resume (small runs)."""
 import numpy as np
+import pytest
 
 import npae
 from npae.cli import main
@@ -7,6 +8,7 @@ from npae.cli import main
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_train_vae_writes_samples_manifold_interpolation_and_resumes(tmp_path, capsys):
     out = tmp_path / "vae"
     args = ["train", "vae", "--data", "synthetic", "--n-train", "256", "--hidden", "32",
@@ -24,6 +26,7 @@ def test_train_vae_writes_samples_manifold_interpolation_and_resumes(tmp_path, c
     assert model.sample(4, random_state=0).shape == (4, 784)
 
 
+@pytest.mark.slow
 def test_train_sparse_writes_filters_and_resumes(tmp_path, capsys):
     out = tmp_path / "sparse"
     args = ["train", "sparse", "--data", "synthetic", "--n-train", "200", "--hidden", "16",

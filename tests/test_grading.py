@@ -159,6 +159,7 @@ def test_a_catalogued_mistake_gets_its_hint():
     assert e["tanh_layer_grad"]["hint"].startswith("the derivative of tanh is missing")
 
 
+@pytest.mark.slow
 def test_an_endless_loop_is_stopped_and_the_rest_still_pass():
     start = time.monotonic()
     code, doc, _ = check_json(COURSE / "loops.py", "--timeout", "5")
@@ -179,6 +180,7 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to see processes")
 def test_a_timeout_kills_what_the_answer_started(tmp_path, monkeypatch, capsys):
     """The whole process group goes: a helper process the answer started does not outlive
@@ -201,6 +203,7 @@ def test_a_timeout_kills_what_the_answer_started(tmp_path, monkeypatch, capsys):
     assert not _alive(pid)
 
 
+@pytest.mark.slow
 def test_an_import_that_never_ends_is_exit_2(tmp_path, capsys):
     (tmp_path / "a.py").write_text("while True:\n    pass\n")
     code, doc, err = check_here(capsys, tmp_path / "a.py", "--timeout", "2")
@@ -226,6 +229,7 @@ def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
     assert [r.status for r in results] == ["CRASHED", "PASS"] and len(starts) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture,crashed,passed,words", [
     ("exits.py", "tanh_layer_grad", "ridge_grad", "exited with status 0"),
     ("segfault.py", "ridge_grad", "tanh_layer_grad", "SIGSEGV"),
@@ -238,6 +242,7 @@ def test_an_answer_that_kills_its_process_is_crashed(fixture, crashed, passed, w
     assert e[passed]["status"] == "passed"
 
 
+@pytest.mark.slow
 def test_sys_exit_and_running_out_of_memory_are_crashes():
     code, doc, _ = check_json(COURSE / "exhausts.py", "--memory-limit", "1024")
     e = by_name(doc)
@@ -265,6 +270,7 @@ def test_an_answer_that_changes_its_input_fails_naming_it():
     assert "changed its input 'G' in place" in e["tanh_layer_grad"]["message"]
 
 
+@pytest.mark.slow
 def test_patching_numpy_npae_and_builtins_changes_no_verdict(capsys):
     code, doc, _ = check_json(COURSE / "patches.py")
     assert code == 1
@@ -274,6 +280,7 @@ def test_patching_numpy_npae_and_builtins_changes_no_verdict(capsys):
     assert code == 1 and "PASS" not in out                 # its print went nowhere
 
 
+@pytest.mark.slow
 def test_a_forged_reply_is_not_a_pass(capsys):
     """An answer that writes its own reply on the checker's channel (claiming success, with
     the right gradient for one input set of three) is a crash, never a pass."""
@@ -298,6 +305,7 @@ def test_an_exercise_whose_own_code_fails_is_exit_2(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_hard_coded_answer_fails_under_another_seed(tmp_path, monkeypatch, capsys):
     """An answer that recorded its inputs (and the right gradients) on one run and replays
     them passes only under the same seed. (The answer process inherits the environment.)"""
@@ -453,6 +461,7 @@ def classic_results(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fixture,name,words", CLASSIC, ids=[f"{f[6:-3]}-{n}"
                                                              for f, n, _ in CLASSIC])
 def test_each_classic_mistake_gets_its_own_hint(classic_results, fixture, name, words):

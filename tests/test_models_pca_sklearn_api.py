@@ -256,6 +256,7 @@ def _compare_ppca(ours, ref, Xt):
     _close(ours.get_covariance(), ref.get_covariance())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["mnist", "optdigits"])
 @pytest.mark.parametrize("whiten", [False, True])
 def test_real_data_equals_sklearn(data, whiten):
@@ -271,6 +272,7 @@ def test_real_data_equals_sklearn(data, whiten):
         _compare_ppca(ours, ref, Xt)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["mnist", "optdigits"])
 def test_real_data_keeps_sklearns_k(data):
     X = _mnist(5000) if data == "mnist" else _optdigits()
