@@ -155,6 +155,7 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         dtype = np.dtype(self.dtype)
         # gain 4 for sigmoid units (sigm'(0) = 1/4), as the other sigmoid autoencoders
         enc = Linear(d, self.n_hidden, rng=rng, dtype=dtype, gain=4.0)
+        enc.needs_input_grad = False  # its input is the data: no dL/dx to form
         dec = Linear(self.n_hidden, d, rng=rng, dtype=dtype, gain=4.0)
         layers = (enc, Sigmoid(), dec, Sigmoid())
         for layer in layers:  # the model checks its input once, at its entry points

@@ -164,6 +164,7 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
                                    _torch_like_linear(H, d, rng, dtype), out)
         for layer in self.decoder_.layers + self.encoder_.layers:
             layer.check_input = False
+        self.encoder_.layers[0].needs_input_grad = False   # its input is the data: no dL/dx
         # s² = exp(log_var_x), learned; starts at 1 (log 1 = 0)
         self.log_var_x_ = (np.zeros(1, dtype=dtype) if self._learned_variance() else None)
         self._log_var_x_grad = np.zeros(1, dtype=dtype)
