@@ -42,16 +42,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_param
+from .._validation import check_param
 from ..losses import ReconstructionLoss
 from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
+from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
+                   check_training_params)
 
 __all__ = ["Autoencoder", "reconstruction_loss"]
-
-_DTYPES = ("float32", "float64")
 
 
 def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
@@ -142,16 +141,7 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
                              "the cross-entropy needs x̂ in [0, 1]; use decoder='sigmoid' for "
                              "binary inputs or loss='squared' for real-valued ones")
         check_param("optimizer", self.optimizer, options=("adam", "sgd"))
-        check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_param("n_epochs", self.n_epochs, kind="int", low=0)
-        check_param("batch_size", self.batch_size, kind="int", low=1)
-        try:
-            ok = np.dtype(self.dtype).name in _DTYPES
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"dtype={self.dtype!r} is not supported; use 'float64' (default, "
-                             "needed for gradient checks) or 'float32' (faster)")
+        check_training_params(self)
 
     # -- the network --------------------------------------------------------------------------
     def _build(self, d, rng):

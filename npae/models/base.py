@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_savez, read_npz
-from .._validation import as_float_array
+from .._validation import as_float_array, check_param
 from ..exceptions import FileFormatError, NotFittedError, not_fitted_error
 
 __all__ = ["BaseEstimator", "GradientModelMixin", "NotFittedError", "check_is_fitted", "load"]
@@ -191,6 +191,20 @@ class GradientModelMixin:
         return self._loss_and_gradients(self._validate_data(X, reset=False))[1]
 
 
+
+def check_training_params(model):
+    """The hyper-parameters every mini-batch gradient model shares, checked one way:
+    learning_rate > 0, n_epochs >= 0, batch_size >= 1, dtype float32 or float64."""
+    check_param("learning_rate", model.learning_rate, low=0.0, low_open=True)
+    check_param("n_epochs", model.n_epochs, kind="int", low=0)
+    check_param("batch_size", model.batch_size, kind="int", low=1)
+    try:
+        ok = np.dtype(model.dtype).name in ("float32", "float64")
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"dtype={model.dtype!r} is not supported; use 'float64' (what gradient "
+                         "checks need) or 'float32' (faster training)")
 
 class DecoderMixin:
     """``inverse_transform`` and ``reconstruct`` of a model whose codes (size given by the

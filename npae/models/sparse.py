@@ -46,16 +46,15 @@ import os
 import numpy as np
 
 from .._io import atomic_savez
-from .._validation import as_float_array, check_param
+from .._validation import check_param
 from ..losses import squared_error, squared_error_grad
 from ..nn import Linear, Sequential, Sigmoid
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
+from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
+                   check_training_params)
 
 __all__ = ["SparseAutoencoder", "kl_sparsity", "kl_sparsity_grad"]
-
-_DTYPES = ("float32", "float64")
 
 
 def kl_sparsity(rho, rho_hat):
@@ -139,16 +138,7 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         check_param("weight_decay", self.weight_decay, low=0.0)
         check_param("optimizer", self.optimizer, options=("lbfgs", "adam", "sgd"))
         check_param("max_iter", self.max_iter, kind="int", low=0)
-        check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_param("n_epochs", self.n_epochs, kind="int", low=0)
-        check_param("batch_size", self.batch_size, kind="int", low=1)
-        try:
-            ok = np.dtype(self.dtype).name in _DTYPES
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"dtype={self.dtype!r} is not supported; use 'float64' (default, "
-                             "needed for gradient checks) or 'float32'")
+        check_training_params(self)
 
     # -- the network --------------------------------------------------------------------------
     def _build(self, d, rng):

@@ -39,18 +39,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_param
+from .._validation import check_param
 from ..losses import squared_error, squared_error_grad
 from ..nn import Identity, Linear, ReLU, Sequential, Sigmoid
 from ..nn.elementwise import cross_entropy_logits
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted
+from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
+                   check_training_params)
 
 __all__ = ["VariationalAutoencoder", "gaussian_kl", "gaussian_kl_grad", "latent_manifold",
            "interpolate"]
 
-_DTYPES = ("float32", "float64")
+
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
@@ -138,16 +139,7 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
                                  "pass a float > 0 (fixed) or 'learned'")
             check_param("output_variance", self.output_variance, low=0.0, low_open=True)
         check_param("optimizer", self.optimizer, options=("adam", "sgd"))
-        check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_param("n_epochs", self.n_epochs, kind="int", low=0)
-        check_param("batch_size", self.batch_size, kind="int", low=1)
-        try:
-            ok = np.dtype(self.dtype).name in _DTYPES
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"dtype={self.dtype!r} is not supported; use 'float32' (default, "
-                             "fast) or 'float64' (needed for gradient checks)")
+        check_training_params(self)
 
     def _learned_variance(self):
         return self.likelihood == "gaussian" and self.output_variance == "learned"
