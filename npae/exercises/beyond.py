@@ -18,8 +18,9 @@ import numpy as np
 from ..losses import squared_error_grad
 from ..models.sparse import kl_sparsity, kl_sparsity_grad
 from ..models.vae import gaussian_kl, gaussian_kl_grad
-from ..nn import Linear, Sigmoid
+from ..nn import Sigmoid
 from ..nn.activations import sigmoid
+from .lecture import _linear
 from .registry import Exercise, register
 
 __all__ = ["MISTAKES"]
@@ -31,15 +32,6 @@ MISTAKES: dict = {}
 def _register(mistakes, **kwargs):
     MISTAKES[kwargs["name"]] = mistakes
     register(Exercise(mistakes=mistakes, **kwargs))
-
-
-def _linear(W, b=None):
-    """npae's Linear layer holding W (out, in) and bias b (or none)."""
-    layer = Linear(W.shape[1], W.shape[0], bias=b is not None)
-    layer.params["W"][...] = W
-    if b is not None:
-        layer.params["b"][...] = b
-    return layer
 
 
 # -------------------------------------------------------------------------------------------
