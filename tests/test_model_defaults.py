@@ -68,7 +68,9 @@ def _fit_or_refuse(model, X):
 def test_defaults_fit_random_finite_data_or_refuse_clearly(name, seed, n, d, offset,
                                                            log_scale, kind):
     X = _data(seed, n, d, offset, log_scale, kind)
-    model = _fit_or_refuse(DEFAULTS[name](), X)
+    # the defaults but a seeded initialisation (random_state=None would make a red run
+    # impossible to reproduce; hypothesis explores the seeds)
+    model = _fit_or_refuse(DEFAULTS[name]().set_params(random_state=seed % 2**31), X)
     if model is None:
         return
     H = model.transform(X)
