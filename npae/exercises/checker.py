@@ -531,28 +531,28 @@ def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAUL
                 except TypeError as exc:       # inputs that cannot be sent: the exercise's fault
                     raise ExerciseCodeError(f"exercise {ex.name!r}: {exc}") from None
                 results.append(_from_reply(ex, cases, header, arrays, table, all_entries))
-            except AnswerTimeout as exc:
-                results.append(ExerciseResult(ex.name, TIMEOUT, points=ex.points,
-                                              n_cases=len(cases), message=(
-                    f"{exc} (an endless loop, or far too much work?)")))
-                proc.close()
-                proc = None
-            except AnswerCrash as exc:
-                results.append(ExerciseResult(ex.name, CRASHED, points=ex.points,
-                                              n_cases=len(cases), message=(
-                    f"the answer's process ended while it ran: {exc}")))
-                proc.close()
-                proc = None
-            except _Malformed:
-                results.append(ExerciseResult(ex.name, CRASHED, points=ex.points, message=(
-                    "the answer's process sent a malformed reply")))
-                proc.close()
+            except (AnswerTimeout, AnswerCrash, _Malformed) as exc:
+                results.append(_lost_answer(ex, cases, exc))
+                proc.close()        # the next exercise gets a fresh process
                 proc = None
     finally:
         if proc is not None:
             proc.close()
     return results, None
 
+
+
+def _lost_answer(ex, cases, exc):
+    """The result of an exercise whose answer process ran past its time, died, or broke the
+    protocol (a forged or garbled reply): never a pass."""
+    if isinstance(exc, AnswerTimeout):
+        status, message = TIMEOUT, f"{exc} (an endless loop, or far too much work?)"
+    elif isinstance(exc, AnswerCrash):
+        status, message = CRASHED, f"the answer's process ended while it ran: {exc}"
+    else:
+        status, message = CRASHED, "the answer's process sent a malformed reply"
+    return ExerciseResult(ex.name, status, points=ex.points, n_cases=len(cases),
+                          message=message)
 
 def format_results(results, import_error=None, path=None, verbose=False):
     lines = []

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numeric import _index, _Probe, _scalar
+from .numeric import _fd_values, _index, _Probe, _scalar
 
 #: a kink's jump in slope must exceed this many rounding-error units and this fraction of
 #: the largest gradient entry to be reported (smaller uneven steps are rounding noise)
@@ -104,21 +104,13 @@ class Prober:
         self.n_evals += 1
         return sum(_scalar(f(), f"{self.what} at {label}") for f in self.funs)
 
+    def _total(self):
+        return self._f("a re-probed entry")
+
     def entries(self, rows, rel_step):
         """F, H (len(rows), 4) at x + m s e_i, s = rel_step max(1, |x_i|); the analytic
         values need no change (H are the steps actually taken)."""
-        F, H = np.empty((len(rows), 4)), np.empty((len(rows), 4))
-        a = self.arr.reshape(-1)
-        for j, fi in enumerate(self.flat[rows]):
-            old = float(a[fi])
-            s = rel_step * max(1.0, abs(old))
-            try:
-                for m_i, m in enumerate(MULTS):
-                    a[fi] = old + m * s
-                    H[j, m_i] = float(a[fi]) - old
-                    F[j, m_i] = self._f(f"entry {_index(fi, self.arr.shape)} + {m:g} h")
-            finally:
-                a[fi] = old
+        F, H = _fd_values(self._total, self.arr, self.flat[rows], rel_step, MULTS, self.what)
         return _Probe(F, H, self.f0), None
 
     def direction(self, rows, coef, rel_step):
