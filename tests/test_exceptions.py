@@ -16,10 +16,10 @@ from npae import exceptions
     ("npae.gradcheck", "Float32Error"),
     ("npae.exercises", "CourseFileError"),
     ("npae.exercises.adhoc", "UserCodeError"),
-    ("npae.exercises.checker", "ExerciseCodeError"),
-    ("npae.exercises.isolation", "AnswerTimeout"),
-    ("npae.exercises.isolation", "AnswerCrash"),
-    ("npae.exercises.isolation", "AnswersImportError"),
+    ("npae.grading.checker", "ExerciseCodeError"),
+    ("npae.grading.isolation", "AnswerTimeout"),
+    ("npae.grading.isolation", "AnswerCrash"),
+    ("npae.grading.isolation", "AnswersImportError"),
     ("npae.cli", "UsageError"),
 ])
 def test_reexported_from_where_they_were(module, name):

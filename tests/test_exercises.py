@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npae.exercises import EXERCISES, Exercise, get_exercise
-from npae.exercises.checker import (ERROR, FAIL, MISSING, PASS, SKIP, check_answers,
+from npae.grading.checker import (ERROR, FAIL, MISSING, PASS, SKIP, check_answers,
                                     check_exercise, load_answers)
 from npae.exercises.template import template_source, write_template
 from npae.gradcheck import check_gradient
@@ -248,7 +248,7 @@ def test_a_mistake_matches_only_to_rounding():
 
 def test_a_falsy_verdict_never_passes(monkeypatch):
     """Whatever the gradient checker's verdict object holds, a falsy one is not a pass."""
-    from npae.exercises import checker
+    from npae.grading import checker
 
     class Falsy:
         ok = True             # a verdict that claims ok but is falsy (e.g. nothing verified)

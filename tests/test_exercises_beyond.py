@@ -7,7 +7,7 @@ import pytest
 
 from npae.exercises import EXERCISES, Exercise, get_exercise
 from npae.exercises.beyond import MISTAKES
-from npae.exercises.checker import FAIL, PASS, check_exercise, load_answers
+from npae.grading.checker import FAIL, PASS, check_exercise, load_answers
 from npae.gradcheck import check_gradient
 
 NAMES = ["sparse_kl_grad_W", "vae_kl_grad_mu", "vae_kl_grad_logvar", "vae_reparam_grad_mu",

@@ -212,7 +212,7 @@ def test_an_import_that_never_ends_is_exit_2(tmp_path, capsys):
 
 def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
     """Started once for the whole run, and again only after a crash or a timeout."""
-    from npae.exercises import checker, isolation
+    from npae.grading import checker, isolation
     starts = []
     real = isolation.AnswerProcess.start
 

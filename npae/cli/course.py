@@ -107,10 +107,10 @@ def _emit(text, path):
 def _cmd_check(args):
     from pathlib import Path
 
-    from ..exercises import report
-    from ..exercises.checker import (ERROR, MISSING, ExerciseCodeError, ExerciseResult,
+    from ..grading import report
+    from ..grading.checker import (ERROR, MISSING, ExerciseCodeError, ExerciseResult,
                                     check_answers, format_results)
-    from ..exercises.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from ..grading.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
     table = _exercise_table(args)
     names = _selected(args.exercise, table)
     error = None

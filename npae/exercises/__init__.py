@@ -1,4 +1,9 @@
-"""Course exercises from the lecture, and the homework checker.
+"""Course exercises: the lecture's, those beyond it, and a course's own (the content).
+
+The engine that runs answers and judges them is ``npae.grading``; ``check_answers``,
+``check_exercise``, ``ExerciseResult`` and ``load_answers`` are its names, also reachable here
+(resolved on first use, so that importing either package never imports the other's init
+half-way).
 
     from npae.exercises import EXERCISES, check_answers, check_exercise
     results, import_error = check_answers("my_answers.py")
@@ -14,10 +19,19 @@ command line), e.g. ``npae/exercises/example_course.py``.
 from .registry import EXERCISES, Exercise, exercise_names, get_exercise, register
 from . import lecture  # noqa: F401,E402  (registers the lecture's exercises)
 from . import beyond  # noqa: F401,E402  (then the sparse autoencoder's and the VAE's)
-from .checker import ExerciseResult, check_answers, check_exercise, load_answers  # noqa: E402
 from .template import template_source, write_template  # noqa: E402
 from .course import CourseFileError, load_course  # noqa: E402
 
 __all__ = ["EXERCISES", "Exercise", "exercise_names", "get_exercise", "register",
            "ExerciseResult", "check_answers", "check_exercise", "load_answers",
            "template_source", "write_template", "load_course", "CourseFileError"]
+
+
+_GRADING = ("ExerciseResult", "check_answers", "check_exercise", "load_answers")
+
+
+def __getattr__(name):
+    if name in _GRADING:
+        from ..grading import checker
+        return getattr(checker, name)
+    raise AttributeError(f"module 'npae.exercises' has no attribute {name!r}")

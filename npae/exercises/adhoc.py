@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..gradcheck import check_gradient, numerical_gradient
-from .checker import describe_exception, load_answers
+from ..grading.checker import describe_exception, load_answers
 from ..exceptions import UserCodeError
 
 __all__ = ["resolve_function", "parse_shape", "gradcheck_function", "AdhocResult",

@@ -32,7 +32,7 @@ import numpy as np
 from ..gradcheck import check_gradient, check_terms
 from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerProcess,
                         AnswersImportError, AnswerTimeout)
-from .registry import EXERCISES, get_exercise
+from ..exercises.registry import EXERCISES, get_exercise
 from ..exceptions import ExerciseCodeError
 
 __all__ = ["ExerciseResult", "load_answers", "check_exercise", "check_answers",

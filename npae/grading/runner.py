@@ -1,4 +1,4 @@
-"""The process a student's answers run in (started by ``npae.exercises.isolation``).
+"""The process a student's answers run in (started by ``npae.grading.isolation``).
 
 Run as a script, not as part of npae: it imports only the standard library and NumPy, so
 nothing the answers do here (patching numpy, npae, builtins, exiting, crashing, looping) can
@@ -8,7 +8,7 @@ the inputs it is sent and sends back what the function returned and the inputs a
 after the call. Messages (both ways) are a length-prefixed JSON header and a length-prefixed
 .npz blob, never a pickle.
 
-    python _runner.py READ_FD WRITE_FD MEMORY_MB
+    python runner.py READ_FD WRITE_FD MEMORY_MB
 """
 import io
 import json
@@ -16,7 +16,7 @@ import os
 import struct
 import sys
 
-# sys.path[0] is this file's folder (npae/exercises); the answers must not import from it
+# sys.path[0] is this file's folder (npae/grading); the answers must not import from it
 if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(
         __file__)):
     del sys.path[0]

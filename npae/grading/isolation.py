@@ -1,6 +1,6 @@
 """Running a student's answers in a separate process (the checker never imports them).
 
-``AnswerProcess`` starts ``_runner.py`` (standard library and NumPy only) in its own process
+``AnswerProcess`` starts ``runner.py`` (standard library and NumPy only) in its own process
 group and session, sends it the inputs of one exercise at a time as an .npz blob and reads
 back the function's outputs and the inputs as they were after the call -- plain arrays,
 loaded with ``allow_pickle=False`` from the process's private pipe (what the answers print
@@ -38,7 +38,7 @@ DEFAULT_MEMORY_MB = 4096
 #: the largest reply accepted from the answer process
 MAX_REPLY = 1 << 30
 
-_RUNNER = Path(__file__).with_name("_runner.py")
+_RUNNER = Path(__file__).with_name("runner.py")
 _HEAD = struct.Struct(">Q")
 
 
