@@ -15,7 +15,7 @@ from npae import exceptions
     ("npae._validation", "NonFiniteError"),
     ("npae.gradcheck", "Float32Error"),
     ("npae.exercises", "CourseFileError"),
-    ("npae.exercises.adhoc", "UserCodeError"),
+    ("npae.cli.gradcheck", "UserCodeError"),
     ("npae.grading.checker", "ExerciseCodeError"),
     ("npae.grading.isolation", "AnswerTimeout"),
     ("npae.grading.isolation", "AnswerCrash"),

@@ -493,3 +493,48 @@ def test_inputs_that_sit_on_kinks_are_not_a_pass(tmp_path, capsys):
     assert code == 1 and e["status"] == "error" and "kink" in e["message"]
     code, doc, _ = check_here(capsys, tmp_path / "wrong.py", exercises=course)
     assert code == 1 and by_name(doc)["l1_grad"]["status"] == "wrong"
+
+
+# -------------------------------------------------------------------------------------------
+# the answer protocol: one module, standard library and NumPy only, loaded by path
+# -------------------------------------------------------------------------------------------
+def test_the_protocol_module_imports_only_the_standard_library_and_numpy():
+    import ast
+    from npae.grading import protocol
+    tree = ast.parse(Path(protocol.__file__).read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "a relative import in the protocol module"
+            roots.add(node.module.split(".")[0])
+    assert roots - {"__future__", "numpy"} <= set(sys.stdlib_module_names), roots
+
+
+def test_the_answer_process_never_imports_npae_or_numba(tmp_path):
+    from npae.grading.isolation import AnswerProcess
+    from npae.grading import protocol
+    f = tmp_path / "spy.py"
+    f.write_text("import sys\nimport numpy as np\n"
+                 "def f(x):\n"
+                 "    bad = [m for m in sys.modules if m.split('.')[0] in ('npae', 'numba')]\n"
+                 "    return np.array(float(len(bad)))\n")
+    with AnswerProcess(f, timeout=60).start() as proc:
+        header, arrays = proc.evaluate("f", np.zeros(3), time.monotonic() + 60)
+    assert header["kind"] == protocol.RESULTS
+    assert protocol.parse_case(header["cases"][0])[0] == protocol.ARRAY
+    assert float(arrays[protocol.output_key(0)]) == 0.0
+
+
+@pytest.mark.parametrize("entry", [
+    {"kind": "array", "source": "ndarray"},                       # a key missing
+    {"kind": "array", "from": "ndarray", "source": "", "message": ""},   # a key too many
+    {"kind": "passed", "source": "", "message": ""},              # a kind that does not exist
+    {"kind": "array", "source": 3, "message": ""},
+    ["array", "", ""],
+])
+def test_a_case_entry_is_read_strictly(entry):
+    from npae.grading import protocol
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_case(entry)

@@ -26,7 +26,7 @@ def load_course(path):
     Its directory is on ``sys.path`` while it runs (it may import its neighbours). Any
     failure is a CourseFileError whose message names the file and the line.
     """
-    from ..grading.checker import describe_exception
+    from ..grading.protocol import describe_exception
     path = Path(path)
     if not path.is_file():
         raise CourseFileError(f"exercise file {str(path)!r} not found"

@@ -23,13 +23,14 @@ import difflib
 import importlib.util
 import os
 import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..gradcheck import check_gradient, check_terms
+from . import protocol
+from .protocol import describe_exception
 from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerProcess,
                         AnswersImportError, AnswerTimeout)
 from ..exercises.registry import EXERCISES, get_exercise
@@ -112,29 +113,6 @@ class ExerciseResult:
 # -------------------------------------------------------------------------------------------
 # the student's file, in this process (``check_exercise``, ``npae gradcheck``)
 # -------------------------------------------------------------------------------------------
-def describe_exception(exc, path=None):
-    """``Type: message (file.py, line N, in f)`` naming the frame in the student's code."""
-    if isinstance(exc, SyntaxError):
-        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        text = (exc.text or "").strip()
-        return f"SyntaxError: {exc.msg} ({Path(exc.filename or path or '?').name}, {where})" + (
-            f": {text}" if text else "")
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if path is not None and _same_file(f.filename, path)]
-    frame = mine[-1] if mine else (frames[-1] if frames else None)
-    where = (f" ({Path(frame.filename).name}, line {frame.lineno}, in {frame.name})"
-             if frame is not None else "")
-    msg = str(exc)
-    return f"{type(exc).__name__}{': ' + msg if msg else ''}{where}"
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def load_answers(path):
     """Import the file at ``path`` as a fresh module *in this process*; return (module,
     None) or (None, why). For a student's own use (``npae gradcheck``, a notebook); the
@@ -198,32 +176,10 @@ class _Outcome:
 def _outcome_here(func, inp, ex):
     """Call ``func`` in this process on copies of ``inp`` (``check_exercise``)."""
     args = [v.copy() if isinstance(v, np.ndarray) else v for v in (inp[a] for a in ex.args)]
-    try:
-        out = func(*args)
-    except NotImplementedError:
-        return _Outcome("notimplemented")
-    except KeyboardInterrupt:
-        raise
-    except SystemExit as exc:
-        return _Outcome("exit", message=repr(exc.code))
-    except MemoryError:
-        return _Outcome("memory")
-    except BaseException as exc:
-        path = getattr(getattr(func, "__code__", None), "co_filename", None)
-        return _Outcome("raised", message=describe_exception(exc, path))
+    entry, value = protocol.call_case(func, args, passthrough=KeyboardInterrupt)
+    kind, source, message = protocol.parse_case(entry)
     after = {a: v for a, v in zip(ex.args, args) if isinstance(v, np.ndarray)}
-    if out is None:
-        return _Outcome("none", after=after)
-    source = type(out).__name__
-    if not isinstance(out, (np.ndarray, np.generic, list, tuple, int, float, complex)):
-        return _Outcome("type", source=source, after=after)
-    try:
-        arr = np.array(out)
-    except Exception:
-        return _Outcome("type", source=source, after=after)
-    if arr.dtype.hasobject or arr.dtype.kind not in "biufcUS":
-        return _Outcome("object", source=source, after=after)
-    return _Outcome("array", value=arr, source=source, after=after)
+    return _Outcome(kind, value, source, message, after)
 
 
 def _outcomes_from_reply(ex, header, arrays):
@@ -231,19 +187,13 @@ def _outcomes_from_reply(ex, header, arrays):
     try:
         out = []
         for i, c in enumerate(header["cases"]):
-            kind = str(c["kind"])
-            if kind == "array":
-                value = arrays[f"out{i}"]
-            elif kind in ("none", "type", "object", "raised", "notimplemented", "exit",
-                          "memory"):
-                value = None
-            else:
-                raise _Malformed(kind)
-            after = {a: arrays[f"in{i}.{a}"] for a in ex.args if f"in{i}.{a}" in arrays}
-            out.append(_Outcome(kind, value, str(c.get("from", c.get("type", "")))[:60],
-                                str(c.get("message", c.get("code", "")))[:400], after))
+            kind, source, message = protocol.parse_case(c)
+            value = arrays[protocol.output_key(i)] if kind == protocol.ARRAY else None
+            after = {a: arrays[protocol.after_key(i, a)] for a in ex.args
+                     if protocol.after_key(i, a) in arrays}
+            out.append(_Outcome(kind, value, source, message, after))
         return out
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, TypeError, protocol.ProtocolError) as exc:
         raise _Malformed(str(exc)) from None
 
 
@@ -292,11 +242,11 @@ def _mutation(ex, inp, after):
 def _as_gradient(oc, ex, inp):
     """The answer's return value as a float64 array, or a message saying what is wrong."""
     want = f"a float array of {ex.wrt}'s shape {tuple(np.shape(inp[ex.wrt]))}"
-    if oc.kind == "none":
+    if oc.kind == protocol.NONE:
         return None, f"returned None (a missing `return`?), not {want}"
-    if oc.kind == "type":
+    if oc.kind == protocol.TYPE:
         return None, f"returned {oc.source or 'an object'}, not {want}"
-    if oc.kind == "object":
+    if oc.kind == protocol.OBJECT:
         return None, (f"returned {oc.source or 'an object'} holding Python objects (an array "
                       f"of dtype object: arrays of different shapes, or None entries?), not "
                       f"{want}")
@@ -362,14 +312,14 @@ def _judge(ex, cases, outcomes, all_entries=False):
         def result(status, message, **kw):
             return ExerciseResult(ex.name, status, n_cases=n, message=message,
                                   points=ex.points, **kw)
-        if oc.kind == "notimplemented":
+        if oc.kind == protocol.NOT_IMPLEMENTED:
             return result(MISSING, "not implemented yet (the function raises "
                                    "NotImplementedError)")
-        if oc.kind == "raised":
+        if oc.kind == protocol.RAISED:
             return result(ERROR, f"raised {oc.message} on {where}")
-        if oc.kind == "exit":
+        if oc.kind == protocol.EXIT:
             return result(CRASHED, f"called sys.exit({oc.message}) on {where}")
-        if oc.kind == "memory":
+        if oc.kind == protocol.MEMORY:
             return result(CRASHED, f"ran out of memory (MemoryError) on {where}")
         changed = _mutation(ex, inp, oc.after)
         if changed:
@@ -447,27 +397,27 @@ def check_exercise(ex, func, seed=None, all_entries=False):
 # -------------------------------------------------------------------------------------------
 def _from_reply(ex, cases, header, arrays, table, all_entries):
     kind = header.get("kind")
-    if kind == "missing":
+    if kind == protocol.MISSING:
         names = [str(k) for k in header.get("callables", []) if str(k) not in table]
         close = difflib.get_close_matches(ex.name, names, n=1)
         also = (f"; is {close[0]!r} meant to be {ex.name!r}? (names must match exactly)"
                 if close else "")
         return ExerciseResult(ex.name, MISSING, points=ex.points, message=(
             f"no function {ex.name!r} in the file (expected `{ex.signature}`){also}"))
-    if kind == "notcallable":
+    if kind == protocol.NOT_CALLABLE:
         return ExerciseResult(ex.name, MISSING, points=ex.points, message=(
             f"{ex.name!r} is a {str(header.get('type'))[:60]}, not a function (expected "
             f"`{ex.signature}`)"))
-    if kind == "signature":
+    if kind == protocol.SIGNATURE:
         return ExerciseResult(ex.name, ERROR, points=ex.points, message=(
             f"wrong signature: the checker calls `{ex.signature}` (positionally, in that "
             f"order), the file has `{str(header.get('theirs'))[:200]}`"))
-    if kind != "results":
+    if kind != protocol.RESULTS:
         raise _Malformed(kind)
     outcomes = _outcomes_from_reply(ex, header, arrays)
     # one outcome per input set, unless the answer stopped early (raised, exited, returned
     # something other than an array): a reply cannot skip the input sets it gets wrong
-    stopped = [i for i, oc in enumerate(outcomes) if oc.kind != "array"]
+    stopped = [i for i, oc in enumerate(outcomes) if oc.kind != protocol.ARRAY]
     if (stopped and stopped[0] != len(outcomes) - 1) or len(outcomes) > len(cases) or (
             not stopped and len(outcomes) != len(cases)):
         raise _Malformed("wrong number of outcomes")

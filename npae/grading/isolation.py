@@ -13,20 +13,17 @@ has it), so a runaway allocation is a MemoryError there, not a machine out of me
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import selectors
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from ..exceptions import AnswerCrash, AnswersImportError, AnswerTimeout
+from . import protocol
 
 __all__ = ["AnswerProcess", "AnswerTimeout", "AnswerCrash", "AnswersImportError",
            "DEFAULT_TIMEOUT", "DEFAULT_MEMORY_MB"]
@@ -36,10 +33,9 @@ DEFAULT_TIMEOUT = 60.0
 #: the answer process's address-space cap in MiB (NumPy and BLAS reserve a few hundred)
 DEFAULT_MEMORY_MB = 4096
 #: the largest reply accepted from the answer process
-MAX_REPLY = 1 << 30
+MAX_REPLY = protocol.MAX_MESSAGE
 
 _RUNNER = Path(__file__).with_name("runner.py")
-_HEAD = struct.Struct(">Q")
 
 
 def _signal_name(num):
@@ -52,10 +48,15 @@ def _signal_name(num):
 
 
 class AnswerProcess:
-    """One answer process for the answers file at ``path``; ``start`` imports the file."""
+    """One answer process for the answers file at ``path`` (or the importable ``module``);
+    ``start`` imports it."""
 
-    def __init__(self, path, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB):
-        self.path = str(Path(path).resolve())
+    def __init__(self, path=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, *,
+                 module=None):
+        if (path is None) == (module is None):
+            raise TypeError("give the answers' path or their module, not both")
+        self.path = None if path is None else str(Path(path).resolve())
+        self.module = module
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.proc = None
@@ -79,7 +80,8 @@ class AnswerProcess:
                  str(self.memory_mb)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env,
-                cwd=os.path.dirname(self.path), pass_fds=(to_child_r, from_child_w),
+                cwd=os.getcwd() if self.path is None else os.path.dirname(self.path),
+                pass_fds=(to_child_r, from_child_w),
                 start_new_session=posix, close_fds=True)
         finally:
             os.close(to_child_r)
@@ -89,7 +91,8 @@ class AnswerProcess:
         os.set_blocking(self._r, False)
         deadline = time.monotonic() + self.timeout
         try:
-            self._send({"op": "load", "path": self.path}, None, deadline)
+            target = {"path": self.path} if self.path else {"module": self.module}
+            self._send({"op": "load", **target}, None, deadline)
             reply, _ = self._receive(deadline)
         except AnswerTimeout:
             self.close()
@@ -158,7 +161,7 @@ class AnswerProcess:
             for a in args:
                 v = inp[a]
                 if isinstance(v, np.ndarray):
-                    arrays[f"c{i}.{a}"] = v
+                    arrays[protocol.input_key(i, a)] = v
                 elif isinstance(v, (bool, int, float, str, np.integer, np.floating,
                                     np.bool_)) or v is None:
                     plain[a] = v.item() if isinstance(v, np.generic) else v
@@ -172,15 +175,15 @@ class AnswerProcess:
                    arrays, deadline)
         return self._receive(deadline)
 
-    # -- the protocol -------------------------------------------------------------------
+    def evaluate(self, name, x, deadline):
+        """One call ``name(x)`` (``npae gradcheck``): (reply header, arrays), the deadline
+        shared by all the calls of one check."""
+        self._send({"op": "eval", "name": name}, {"x": np.asarray(x)}, deadline)
+        return self._receive(deadline)
+
+    # -- the protocol's framing, over non-blocking pipes with a deadline ----------------
     def _send(self, header, arrays, deadline):
-        blob = b""
-        if arrays:
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            blob = buf.getvalue()
-        head = json.dumps(header).encode()
-        data = memoryview(_HEAD.pack(len(head)) + head + _HEAD.pack(len(blob)) + blob)
+        data = memoryview(protocol.encode(header, arrays))
         with selectors.DefaultSelector() as sel:
             sel.register(self._w, selectors.EVENT_WRITE)
             while data:
@@ -193,49 +196,27 @@ class AnswerProcess:
                     self._died("it stopped reading its input")
                 data = data[n:]
 
-    def _read(self, sel, n, deadline):
-        chunks, got = [], 0
-        while got < n:
-            self._wait(sel, deadline)
-            try:
-                b = os.read(self._r, min(n - got, 1 << 20))
-            except BlockingIOError:
-                continue
-            if not b:
-                self._died()
-            chunks.append(b)
-            got += len(b)
-        return b"".join(chunks)
-
     def _receive(self, deadline):
         with selectors.DefaultSelector() as sel:
             sel.register(self._r, selectors.EVENT_READ)
-            n = _HEAD.unpack(self._read(sel, 8, deadline))[0]
-            if n > MAX_REPLY:
-                self._died("its reply was malformed")
-            try:
-                header = json.loads(self._read(sel, n, deadline))
-            except ValueError:
-                self._died("its reply was malformed")
-            if not isinstance(header, dict):
-                self._died("its reply was malformed")
-            size = _HEAD.unpack(self._read(sel, 8, deadline))[0]
-            if size > MAX_REPLY:
-                self._died("its reply was too large")
-            blob = self._read(sel, size, deadline) if size else b""
-        return header, (self._arrays(blob) if blob else {})
 
-    def _arrays(self, blob):
-        try:
-            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-                if sum(i.file_size for i in zf.infolist()) > MAX_REPLY:
-                    self._died("its reply was too large")
-            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except AnswerCrash:
-            raise
-        except Exception:
-            self._died("its reply was malformed")
+            def read_exact(n):
+                chunks, got = [], 0
+                while got < n:
+                    self._wait(sel, deadline)
+                    try:
+                        b = os.read(self._r, min(n - got, 1 << 20))
+                    except BlockingIOError:
+                        continue
+                    if not b:
+                        self._died()
+                    chunks.append(b)
+                    got += len(b)
+                return b"".join(chunks)
+            try:
+                return protocol.read_message(read_exact, MAX_REPLY)
+            except protocol.ProtocolError as exc:
+                self._died(f"its reply was malformed ({exc})")
 
     def _wait(self, sel, deadline):
         left = deadline - time.monotonic()

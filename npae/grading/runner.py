@@ -1,25 +1,39 @@
 """The process a student's answers run in (started by ``npae.grading.isolation``).
 
-Run as a script, not as part of npae: it imports only the standard library and NumPy, so
-nothing the answers do here (patching numpy, npae, builtins, exiting, crashing, looping) can
-reach the checker, which computes the finite differences, the reference and the verdict in
-its own process. It imports the answers file, then for each request calls one function on
-the inputs it is sent and sends back what the function returned and the inputs as they are
-after the call. Messages (both ways) are a length-prefixed JSON header and a length-prefixed
-.npz blob, never a pickle.
+Run as a script, not as part of npae: it imports only the standard library, NumPy and the
+protocol module (``protocol.py`` beside it, loaded by path, never through npae's package
+init), so nothing the answers do here (patching numpy, npae, builtins, exiting, crashing,
+looping) can reach the checker, which computes the finite differences, the reference and the
+verdict in its own process. It imports the answers, then for each request calls one function
+on the inputs it is sent and sends back what the function returned and the inputs as they are
+after the call.
 
-    python runner.py READ_FD WRITE_FD MEMORY_MB
+    python runner.py READ_FD WRITE_FD MEMORY_MB [UID GID]
+
+Given UID and GID (the grader runs as root), it gives up root for them once its own imports
+are done and before the answers are read.
 """
-import io
-import json
+import importlib
+import importlib.util
+import inspect  # noqa: F401  (imported before the answers run: they may not read the stdlib)
 import os
-import struct
 import sys
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 # sys.path[0] is this file's folder (npae/grading); the answers must not import from it
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(
-        __file__)):
+if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     del sys.path[0]
+
+
+def _load_protocol():
+    spec = importlib.util.spec_from_file_location("_npae_answer_protocol",
+                                                  os.path.join(_HERE, "protocol.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+P = _load_protocol()
 
 
 def _limit_memory(mb):
@@ -38,83 +52,51 @@ def _limit_memory(mb):
         pass            # not on this platform: the run goes on without a cap
 
 
-_HEAD = struct.Struct(">Q")
+def _drop_privileges(uid, gid):
+    """Become ``uid``/``gid`` for good (no supplementary groups); exit if that fails, so
+    answers never run as root by accident."""
+    try:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as exc:
+        sys.stderr.write(f"cannot drop privileges: {exc}\n")
+        os._exit(70)
+    if os.getuid() != uid or os.geteuid() != uid:
+        os._exit(70)
 
 
-def _read_exact(fd, n):
-    chunks, got = [], 0
-    while got < n:
-        b = os.read(fd, min(n - got, 1 << 20))
-        if not b:
-            raise EOFError
-        chunks.append(b)
-        got += len(b)
-    return b"".join(chunks)
+def _reader(fd):
+    def read_exact(n):
+        chunks, got = [], 0
+        while got < n:
+            b = os.read(fd, min(n - got, 1 << 20))
+            if not b:
+                raise EOFError
+            chunks.append(b)
+            got += len(b)
+        return b"".join(chunks)
+    return read_exact
 
 
-def _write_all(fd, data):
-    view = memoryview(data)
+def send(fd, header, arrays=None):
+    view = memoryview(P.encode(header, arrays))
     while view:
         view = view[os.write(fd, view):]
 
 
-def receive(fd):
-    header = json.loads(_read_exact(fd, _HEAD.unpack(_read_exact(fd, 8))[0]))
-    size = _HEAD.unpack(_read_exact(fd, 8))[0]
-    arrays = {}
-    if size:
-        import numpy as np
-        with np.load(io.BytesIO(_read_exact(fd, size)), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    return header, arrays
-
-
-def send(fd, header, arrays=None):
-    blob = b""
-    if arrays:
-        import numpy as np
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        blob = buf.getvalue()
-    head = json.dumps(header).encode()
-    _write_all(fd, _HEAD.pack(len(head)) + head + _HEAD.pack(len(blob)) + blob)
-
-
-def _short(text, n=300):
-    text = str(text)
-    return text if len(text) <= n else text[:n - 3] + "..."
-
-
-def describe_exception(exc, path):
-    """``Type: message (file.py, line N, in f)``, naming the frame in the answers file."""
-    import traceback
-    if isinstance(exc, SyntaxError):
-        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        text = (exc.text or "").strip()
-        return _short(f"SyntaxError: {exc.msg} ({os.path.basename(exc.filename or path)}, "
-                      f"{where})" + (f": {text}" if text else ""))
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if _same_file(f.filename, path)]
-    frame = mine[-1] if mine else (frames[-1] if frames else None)
-    where = (f" ({os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name})"
-             if frame is not None else "")
-    try:
-        msg = str(exc)
-    except Exception:
-        msg = "(its message could not be printed)"
-    return _short(f"{type(exc).__name__}{': ' + msg if msg else ''}", 240) + where
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def load(path):
-    """Import the answers file as a module (its ``__main__`` block does not run)."""
-    import importlib.util
+def load(header):
+    """Import the answers (a file's ``__main__`` block does not run); (module, error)."""
+    if "module" in header:
+        sys.path.insert(0, os.getcwd())       # as `python -m` would
+        try:
+            return importlib.import_module(header["module"]), None
+        except SystemExit as exc:
+            return None, (f"the module called sys.exit({P.short(repr(exc.code), 60)}) "
+                          "while being imported")
+        except BaseException as exc:
+            return None, P.describe_exception(exc)
+    path = header["path"]
     spec = importlib.util.spec_from_file_location("answers", path)
     if spec is None or spec.loader is None:
         return None, f"cannot import {os.path.basename(path)}: give a Python file (.py)"
@@ -124,16 +106,16 @@ def load(path):
     try:
         spec.loader.exec_module(module)
     except SystemExit as exc:
-        return None, f"the file called sys.exit({_short(repr(exc.code), 60)}) while being imported"
+        return None, (f"the file called sys.exit({P.short(repr(exc.code), 60)}) while "
+                      "being imported")
     except MemoryError:
         return None, "the file ran out of memory (MemoryError) while being imported"
     except BaseException as exc:
-        return None, describe_exception(exc, path)
+        return None, P.describe_exception(exc, path)
     return module, None
 
 
 def _signature_problem(f, name, args):
-    import inspect
     try:
         inspect.signature(f).bind(*args)
     except TypeError:
@@ -146,80 +128,91 @@ def _signature_problem(f, name, args):
     return None
 
 
-def _pack(out, key, arrays):
-    """What the function returned, as a header entry (and an array under ``key``)."""
-    import numpy as np
-    if out is None:
-        return {"kind": "none"}
-    source = type(out).__name__
-    if not isinstance(out, (np.ndarray, np.generic, list, tuple, int, float, complex, bool)):
-        return {"kind": "type", "type": _short(source, 60)}
-    try:
-        arr = np.asarray(out)
-    except Exception:
-        return {"kind": "type", "type": _short(source, 60)}
-    if arr.dtype.hasobject or arr.dtype.kind not in "biufcUS":
-        return {"kind": "object", "type": _short(source, 60), "dtype": str(arr.dtype)}
-    arrays[key] = np.array(arr)        # a plain copy: no subclass, no view of an input
-    return {"kind": "array", "from": _short(source, 60)}
+def _function(module, name):
+    """(function, None) or (None, the reply saying why there is none)."""
+    f = getattr(module, name, None)
+    if f is None:
+        return None, {"kind": P.MISSING, "callables": sorted(
+            k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))}
+    if not callable(f):
+        return None, {"kind": P.NOT_CALLABLE, "type": P.short(type(f).__name__, 60)}
+    return f, None
 
 
 def call(module, path, header, arrays):
     name, args = header["name"], header["args"]
-    f = getattr(module, name, None)
+    f, reply = _function(module, name)
     if f is None:
-        return {"kind": "missing", "callables": sorted(
-            k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))}, {}
-    if not callable(f):
-        return {"kind": "notcallable", "type": _short(type(f).__name__, 60)}, {}
+        return reply, {}
     theirs = _signature_problem(f, name, args)
     if theirs is not None:
-        return {"kind": "signature", "theirs": _short(theirs, 200)}, {}
+        return {"kind": P.SIGNATURE, "theirs": P.short(theirs, 200)}, {}
     cases, out_arrays = [], {}
     for i, scalars in enumerate(header["cases"]):
-        inputs = [arrays[f"c{i}.{a}"] if f"c{i}.{a}" in arrays else scalars[a] for a in args]
-        try:
-            out = f(*inputs)
-        except NotImplementedError:
-            cases.append({"kind": "notimplemented"})
-            break
-        except SystemExit as exc:
-            cases.append({"kind": "exit", "code": _short(repr(exc.code), 60)})
-            break
-        except MemoryError:
-            cases.append({"kind": "memory"})
-            break
-        except BaseException as exc:
-            cases.append({"kind": "raised", "message": describe_exception(exc, path)})
-            break
-        entry = _pack(out, f"out{i}", out_arrays)
-        for a, v in zip(args, inputs):
-            if f"c{i}.{a}" in arrays:
-                out_arrays[f"in{i}.{a}"] = v
+        inputs = [arrays[P.input_key(i, a)] if P.input_key(i, a) in arrays else scalars[a]
+                  for a in args]
+        entry, value = P.call_case(f, inputs, path)
+        if value is not None:
+            out_arrays[P.output_key(i)] = value
+        if entry["kind"] in P.RETURNED:
+            for a, v in zip(args, inputs):
+                if P.input_key(i, a) in arrays:
+                    out_arrays[P.after_key(i, a)] = v
         cases.append(entry)
-        if entry["kind"] != "array":
+        if entry["kind"] != P.ARRAY:
             break
-    return {"kind": "results", "cases": cases}, out_arrays
+    return {"kind": P.RESULTS, "cases": cases}, out_arrays
+
+
+def evaluate(module, path, header, arrays):
+    """One call f(x); a pair (value, gradient) is sent back as two cases."""
+    f, reply = _function(module, header["name"])
+    if f is None:
+        return reply, {}
+    returned = []
+
+    def run(x):
+        returned.append(f(x))
+        return None if _is_pair(returned[0]) else returned[0]
+    entry, value = P.call_case(run, [arrays["x"]], path)
+    if returned and _is_pair(returned[0]):
+        cases, out = [], {}
+        for i, item in enumerate(returned[0]):
+            e, v = P.classify(item)
+            cases.append(e)
+            if v is not None:
+                out[P.output_key(i)] = v
+        return {"kind": P.PAIR, "cases": cases}, out
+    return {"kind": P.RESULTS, "cases": [entry]}, ({P.output_key(0): value}
+                                                   if value is not None else {})
+
+
+def _is_pair(out):
+    return isinstance(out, tuple) and len(out) == 2
 
 
 def main(argv):
     rfd, wfd, memory_mb = int(argv[1]), int(argv[2]), int(argv[3])
+    read_exact = _reader(rfd)
+    if len(argv) > 5:
+        _drop_privileges(int(argv[4]), int(argv[5]))
     _limit_memory(memory_mb)
-    header, _ = receive(rfd)
-    path = header["path"]
-    module, error = load(path)
+    header, _ = P.read_message(read_exact)
+    module, error = load(header)
     send(wfd, {"ok": module is not None, "error": error})
     if module is None:
         return
+    path = header.get("path")
     while True:
         try:
-            header, arrays = receive(rfd)
+            header, arrays = P.read_message(read_exact)
         except EOFError:
             return
+        handler = evaluate if header["op"] == "eval" else call
         try:
-            reply, out = call(module, path, header, arrays)
+            reply, out = handler(module, path, header, arrays)
         except MemoryError:
-            reply, out = {"kind": "results", "cases": [{"kind": "memory"}]}, {}
+            reply, out = {"kind": P.RESULTS, "cases": [P.case(P.MEMORY)]}, {}
         send(wfd, reply, out)
 
 

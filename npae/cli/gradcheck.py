@@ -13,13 +13,15 @@ MODULE is a path to a ``.py`` file (``answers.py:f``) or an importable module
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..gradcheck import check_gradient, numerical_gradient
-from ..grading.checker import describe_exception, load_answers
+from ..grading.checker import load_answers
+from ..grading.protocol import describe_exception
 from ..exceptions import UserCodeError
 
 __all__ = ["resolve_function", "parse_shape", "gradcheck_function", "AdhocResult",
@@ -139,3 +141,38 @@ def _scalar(value, label):
                             f"{type(value).__name__}" + (f" of shape {arr.shape}"
                                                          if arr.ndim else ""))
     return float(arr.reshape(()))
+
+
+# -- the command ---------------------------------------------------------------------------
+def _add_gradcheck(sub):
+    p = sub.add_parser("gradcheck", help="check the gradient of any scalar function of an array",
+                       description="Check grad(x) against finite differences of f(x) at a "
+                       "random x of the given shape (float64). Without --grad, f may return "
+                       "(value, gradient); otherwise its numerical gradient is printed.")
+    p.add_argument("function", metavar="MODULE:FUNCTION",
+                   help="f, e.g. answers.py:loss or mypackage.module:loss")
+    p.add_argument("--shape", required=True, help="shape of x, e.g. 3,4")
+    p.add_argument("--grad", metavar="MODULE:FUNCTION", help="the gradient of f to check")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random x (default 0)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
+    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="n, to recognise a gradient off by the batch size")
+    p.add_argument("--all", action="store_true",
+                   help="check every entry (default: a random sample of large arrays)")
+    p.set_defaults(func=_cmd_gradcheck)
+
+
+def _cmd_gradcheck(args):
+    shape = parse_shape(args.shape)
+    try:
+        f = resolve_function(args.function)
+        g = resolve_function(args.grad) if args.grad else None
+        res = gradcheck_function(f, shape, g, seed=args.seed, rtol=args.rtol, atol=args.atol,
+                                 batch_size=args.batch_size, f_label=args.function,
+                                 grad_label=args.grad or "grad", all_entries=args.all)
+    except UserCodeError as exc:
+        print(f"npae gradcheck: {exc}", file=sys.stderr)
+        return 1
+    print(res.text)
+    return 0 if res.ok else 1
