@@ -6,6 +6,7 @@ exit status, never in a traceback of npae.
 """
 import subprocess
 import sys
+import time
 import textwrap
 from pathlib import Path
 
@@ -18,7 +19,10 @@ ANSWERS = Path(__file__).parent / "answers"
 
 
 def run(capsys, *argv):
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:          # argparse's own usage errors
+        code = exc.code
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out, err
@@ -235,14 +239,78 @@ def test_gradcheck_user_errors_are_messages(capsys, mine):
     assert code == 1 and "ValueError: boom" in err and "line 16" in err
     code, _, err = run(capsys, "gradcheck", f"{mine}:vector", "--shape", "3")
     assert code == 1 and "scalar" in err
-    code, _, err = run(capsys, "gradcheck", f"{mine}:nothing", "--shape", "3")
-    assert code == 1 and "no function 'nothing'" in err
-    code, _, err = run(capsys, "gradcheck", "no_such_module_xyz:f", "--shape", "3")
-    assert code == 1 and "no module named" in err
-    code, _, err = run(capsys, "gradcheck", f"{mine}", "--shape", "3")
-    assert code == 1 and "MODULE:FUNCTION" in err
-    code, _, err = run(capsys, "gradcheck", f"{mine}:f", "--shape", "3,a")
-    assert code == 1 and "--shape" in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["{mine}:nothing", "--shape", "3"], "no function 'nothing'"),
+    (["no_such_module_xyz:f", "--shape", "3"], "no module named"),
+    (["{mine}", "--shape", "3"], "MODULE:FUNCTION"),
+    (["{mine}:f", "--shape", "3,a"], "--shape"),
+    (["{mine}:f", "--shape", "0,3"], "positive sizes"),
+    (["{mine}:f", "--shape", "100000000000"], "more than this machine's"),
+    (["{mine}:f", "--shape", "3", "--rtol", "nan"], "--rtol"),
+    (["{mine}:f", "--shape", "3", "--rtol", "inf"], "--rtol"),
+    (["{mine}:f", "--shape", "3", "--atol", "-1e-3"], "--atol"),
+    (["{mine}:f", "--shape", "3", "--timeout", "0"], "--timeout"),
+    (["{mine}:f", "--shape", "3", "--batch-size", "0"], "--batch-size"),
+    (["{mine}:f", "--shape", "3", "--grad", "{mine}"], "--grad"),
+])
+def test_gradcheck_misuse_exits_2_with_one_line(capsys, mine, argv, says):
+    code, out, err = run(capsys, "gradcheck", *[a.format(mine=mine) for a in argv])
+    assert code == 2 and says in err and err.count("\n") == 1 and out == ""
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    path = tmp_path / "hostile.py"
+    path.write_text("import sys, time\nimport numpy as np\n"
+                    "def f(x):\n    return float((x ** 2).sum())\n"
+                    "def exits(x):\n    sys.exit(3)\n"
+                    "def complex_grad(x):\n    return (2 * x).astype(complex)\n"
+                    "def forever(x):\n    while True:\n        time.sleep(0.1)\n")
+    return path
+
+
+def test_gradcheck_a_function_that_calls_sys_exit_is_a_clear_error(capsys, hostile):
+    code, _, err = run(capsys, "gradcheck", f"{hostile}:exits", "--shape", "3")
+    assert code == 1 and "called sys.exit(3)" in err
+    code, _, err = run(capsys, "gradcheck", f"{hostile}:f", "--grad", f"{hostile}:exits",
+                       "--shape", "3")
+    assert code == 1 and "hostile.py:exits called sys.exit(3)" in err
+
+
+def test_gradcheck_refuses_a_complex_gradient(capsys, hostile):
+    code, out, err = run(capsys, "gradcheck", f"{hostile}:f", "--grad",
+                         f"{hostile}:complex_grad", "--shape", "3")
+    assert code == 1 and "complex" in err and "ok" not in out
+
+
+def test_gradcheck_stops_a_function_past_its_time_limit(capsys, hostile):
+    start = time.monotonic()
+    code, _, err = run(capsys, "gradcheck", f"{hostile}:forever", "--shape", "3",
+                       "--timeout", "1.5")
+    assert code == 1 and "time limit of 1.5 s" in err
+    assert time.monotonic() - start < 30
+
+
+def test_gradcheck_api_in_process_names_sys_exit_and_complex_gradients():
+    from npae.cli.gradcheck import UserCodeError, gradcheck_function
+
+    def f(x):
+        return float((x ** 2).sum())
+
+    def exits(x):
+        raise SystemExit(4)
+    with pytest.raises(UserCodeError, match=r"sys.exit\(4\)"):
+        gradcheck_function(exits, (3,))
+    with pytest.raises(UserCodeError, match="complex"):
+        gradcheck_function(f, (3,), grad=lambda x: (2 * x).astype(complex))
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="rtol"):
+            gradcheck_function(f, (3,), grad=lambda x: 2 * x, rtol=bad)
+        with pytest.raises(ValueError, match="atol"):
+            gradcheck_function(f, (3,), grad=lambda x: 2 * x, atol=bad)
+    assert gradcheck_function(f, (3,), grad=lambda x: 2 * x).ok
 
 
 @pytest.mark.slow
