@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npae.exercises import EXERCISES, Exercise, get_exercise
-from npae.grading.checker import (ERROR, FAIL, MISSING, PASS, SKIP, check_answers,
-                                    check_exercise, load_answers)
+from npae.grading.submission import check_answers
+from npae.grading.checker import ERROR, FAIL, MISSING, PASS, SKIP, check_exercise, load_answers
 from npae.exercises.template import template_source, write_template
 from npae.gradcheck import check_gradient
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from ..exceptions import UsageError
 
@@ -58,12 +59,14 @@ def _selected(names, table):
 def _add_check(sub):
     p = sub.add_parser(
         "check", help="check homework answers to gradient exercises",
-        description="Run ANSWERS (a .py file) in a separate process, call each exercise's "
+        description="Run ANSWERS (a .py file or a notebook) in a separate process (as a user "
+        "of its own when run as root), call each exercise's "
         "function by name on generated inputs and check the gradients it returns against "
         "finite differences and the reference gradient. Exit status: 0 when every checked "
         "exercise passed, 1 when any did not, 2 when the check could not run (usage error, "
         "missing or unimportable ANSWERS, broken --exercises file).")
-    p.add_argument("answers", metavar="ANSWERS.py", help="the file with your functions")
+    p.add_argument("answers", metavar="ANSWERS", help="the file with your functions: a .py "
+                   "file or a notebook (.ipynb: its code cells, without %%/! lines)")
     p.add_argument("--exercise", "-e", action="append", metavar="NAME",
                    help="check only this exercise (repeatable; default: all)")
     _exercises_option(p)
@@ -73,6 +76,9 @@ def _add_check(sub):
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
                    help="time limit per exercise (default: 60); an answer still running is "
                         "stopped and marked timeout")
+    p.add_argument("--total-timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="time limit of the whole submission (default: the course file's "
+                        "TOTAL_TIMEOUT, else 300); exercises not reached are marked timeout")
     p.add_argument("--memory-limit", type=_natural, default=None, metavar="MB",
                    help="address-space cap of the process the answers run in, in MiB "
                         "(default: 4096; 0: no cap)")
@@ -109,8 +115,12 @@ def _cmd_check(args):
 
     from ..grading import report
     from ..grading.checker import (ERROR, MISSING, ExerciseCodeError, ExerciseResult,
-                                    check_answers, format_results)
+                                    format_results)
+    from ..grading.notebook import NotebookError, is_notebook, notebook_code
+    from ..grading.sandbox import announce_unprivileged
+    from ..grading.submission import DEFAULT_TOTAL_TIMEOUT, check_answers
     from ..grading.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    started = time.monotonic()
     table = _exercise_table(args)
     names = _selected(args.exercise, table)
     error = None
@@ -122,10 +132,23 @@ def _cmd_check(args):
     else:
         timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
         memory = DEFAULT_MEMORY_MB if args.memory_limit is None else args.memory_limit
+        total = (args.total_timeout or getattr(table, "total_timeout", None)
+                 or DEFAULT_TOTAL_TIMEOUT)
+        if is_notebook(args.answers):
+            try:
+                skipped = notebook_code(args.answers)[1]
+            except NotebookError as exc:
+                raise UsageError(str(exc)) from None
+            if skipped:
+                print(f"npae check: note: left out {skipped} line{'s' if skipped != 1 else ''}"
+                      f" of {args.answers} starting with % or ! (IPython magics and shell "
+                      "commands are not Python)", file=sys.stderr)
+        announce_unprivileged()
         try:
             results, import_error = check_answers(args.answers, names, exercises=table,
                                                   seed=args.seed, timeout=timeout,
-                                                  memory_mb=memory, all_entries=args.all)
+                                                  memory_mb=memory, all_entries=args.all,
+                                                  total_timeout=total)
         except ExerciseCodeError as exc:
             raise UsageError(str(exc)) from None
         if import_error:
@@ -136,7 +159,8 @@ def _cmd_check(args):
         text = report.results_json(results, answers=args.answers, seed=args.seed, error=error,
                                    exercises_file=args.exercises)
     elif args.format == "gradescope":
-        text = report.gradescope_json(results, error=error, seed=args.seed)
+        text = report.gradescope_json(results, error=error, seed=args.seed,
+                                      execution_time=time.monotonic() - started)
     elif not error:
         text = format_results(results, verbose=args.verbose)
         if args.seed is not None:
@@ -168,6 +192,11 @@ def _add_exercises(sub):
     t.add_argument("--exercise", "-e", action="append", metavar="NAME",
                    help="only this exercise (repeatable; default: all)")
     _exercises_option(t)
+    v = esub.add_parser("validate", help="run a course file's references and catalogued "
+                        "mistakes on many seeds, naming the input sets the check cannot decide")
+    v.add_argument("course", metavar="COURSE.py", help="the course file to validate")
+    v.add_argument("--seeds", type=_natural, default=5, metavar="N",
+                   help="check the input sets of seeds 0 .. N-1 (default 5)")
     p.set_defaults(func=_cmd_exercises, _parser=p)
 
 
@@ -175,6 +204,8 @@ def _cmd_exercises(args):
     if args.action is None:
         args._parser.print_help()
         return 2
+    if args.action == "validate":
+        return _validate(args)
     table = _exercise_table(args)
     if args.action == "list":
         width = max(len(n) for n in table)
@@ -200,3 +231,20 @@ def _cmd_exercises(args):
     course = f" --exercises {args.exercises}" if args.exercises else ""
     print(f"wrote {path}: fill in the functions, then run `npae check {path}{course}`")
     return 0
+
+
+def _validate(args):
+    from ..exercises.course import CourseFileError, load_course
+    from ..grading.validate import validate_course
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: give 1 or more")
+    try:
+        table = load_course(args.course)
+    except CourseFileError as exc:
+        raise UsageError(str(exc)) from None
+    findings = validate_course(table, args.seeds)
+    for f in findings:
+        print(f.line())
+    print(f"{len(findings)} finding{'s' if len(findings) != 1 else ''} over {len(table)} "
+          f"exercise{'s' if len(table) != 1 else ''} and seeds 0..{args.seeds - 1}")
+    return 1 if findings else 0

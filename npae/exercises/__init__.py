@@ -32,6 +32,6 @@ _GRADING = ("ExerciseResult", "check_answers", "check_exercise", "load_answers")
 
 def __getattr__(name):
     if name in _GRADING:
-        from ..grading import checker
-        return getattr(checker, name)
+        from .. import grading
+        return getattr(grading, name)
     raise AttributeError(f"module 'npae.exercises' has no attribute {name!r}")

@@ -14,14 +14,15 @@ from pathlib import Path
 from .registry import collecting
 from ..exceptions import CourseFileError
 
-__all__ = ["CourseFileError", "load_course", "EXAMPLE_COURSE"]
+__all__ = ["CourseFileError", "load_course", "Course", "EXAMPLE_COURSE"]
 
 #: the example course file shipped with npae (the README's example)
 EXAMPLE_COURSE = Path(__file__).with_name("example_course.py")
 
 
 def load_course(path):
-    """Run the course file at ``path``; return its exercises, a dict name -> Exercise.
+    """Run the course file at ``path``; return its exercises, a ``Course`` (a dict name ->
+    Exercise with the file's settings, e.g. ``TOTAL_TIMEOUT = 120`` at its top level).
 
     Its directory is on ``sys.path`` while it runs (it may import its neighbours). Any
     failure is a CourseFileError whose message names the file and the line.
@@ -35,7 +36,7 @@ def load_course(path):
     sys.path.insert(0, folder)
     try:
         with collecting() as exercises:
-            runpy.run_path(str(path), run_name="npae_course")
+            namespace = runpy.run_path(str(path), run_name="npae_course")
     except KeyboardInterrupt:
         raise
     except SystemExit as exc:
@@ -53,4 +54,18 @@ def load_course(path):
         raise CourseFileError(f"exercise file {path.name} registers no exercise (build "
                               "npae.exercises.Exercise objects and pass each to "
                               "npae.exercises.register)")
-    return exercises
+    course = Course(exercises)
+    total = namespace.get("TOTAL_TIMEOUT")
+    if total is not None:
+        if not (isinstance(total, (int, float)) and not isinstance(total, bool)
+                and 0 < total < float("inf")):
+            raise CourseFileError(f"exercise file {path.name}: TOTAL_TIMEOUT={total!r} must be "
+                                  "a positive number of seconds")
+        course.total_timeout = float(total)
+    return course
+
+
+class Course(dict):
+    """A course file's exercises (name -> Exercise) and its settings: ``total_timeout``, the
+    seconds a whole submission may take (the file's ``TOTAL_TIMEOUT``; None: the default)."""
+    total_timeout = None

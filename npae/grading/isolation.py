@@ -52,11 +52,19 @@ class AnswerProcess:
     ``start`` imports it."""
 
     def __init__(self, path=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, *,
-                 module=None):
+                 module=None, sandbox=None, folders=None):
         if (path is None) == (module is None):
             raise TypeError("give the answers' path or their module, not both")
+        if sandbox is not None and path is None:
+            raise TypeError("a sandbox runs an answers file, not a module")
         self.path = None if path is None else str(Path(path).resolve())
         self.module = module
+        self.sandbox = sandbox
+        # where the answers' imports are found first: by default their own folder, so they may
+        # import their neighbours (not when grading a folder of submissions, where the
+        # neighbours are other students' files)
+        self.folders = (list(folders) if folders is not None else
+                        [os.path.dirname(self.path)] if self.path else [])
         self.timeout = float(timeout)
         self.memory_mb = int(memory_mb)
         self.proc = None
@@ -66,21 +74,24 @@ class AnswerProcess:
         """Spawn the process and import the answers (AnswersImportError if that fails)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
         import npae
         root = str(Path(npae.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get(
+        pythonpath = os.pathsep.join([root] + [p for p in os.environ.get(
             "PYTHONPATH", "").split(os.pathsep) if p])
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = "1"       # the answers need no threads; the checker shares the cores
+        argv = [sys.executable, str(_RUNNER), str(to_child_r), str(from_child_w),
+                str(self.memory_mb)]
+        if self.sandbox is not None:
+            env, cwd = self.sandbox.env(pythonpath), str(self.sandbox.folder)
+            argv += self.sandbox.runner_args()
+        else:
+            env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1",
+                   "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            cwd = os.getcwd() if self.path is None else os.path.dirname(self.path)
         posix = os.name == "posix"
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, str(_RUNNER), str(to_child_r), str(from_child_w),
-                 str(self.memory_mb)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, env=env,
-                cwd=os.getcwd() if self.path is None else os.path.dirname(self.path),
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, cwd=cwd,
                 pass_fds=(to_child_r, from_child_w),
                 start_new_session=posix, close_fds=True)
         finally:
@@ -91,7 +102,11 @@ class AnswerProcess:
         os.set_blocking(self._r, False)
         deadline = time.monotonic() + self.timeout
         try:
-            target = {"path": self.path} if self.path else {"module": self.module}
+            if self.path is None:
+                target = {"module": self.module}
+            else:
+                path = self.path if self.sandbox is None else str(self.sandbox.answers)
+                target = {"path": path, "folders": self.folders}
             self._send({"op": "load", **target}, None, deadline)
             reply, _ = self._receive(deadline)
         except AnswerTimeout:
@@ -126,6 +141,8 @@ class AnswerProcess:
             pass
         self._kill()
         self.proc = None
+        if self.sandbox is not None:
+            self.sandbox.kill()       # what the answers left running, detached or not
 
     def _kill(self):
         if self.proc is None:

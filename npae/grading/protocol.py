@@ -7,7 +7,8 @@ imports only the standard library and NumPy.
 A message (both ways) is a JSON header and an .npz blob of plain arrays (never a pickle),
 each behind an 8-byte big-endian length::
 
-    requests  {"op": "load", "path": P} | {"op": "load", "module": M}
+    requests  {"op": "load", "path": P, "folders": [where its imports are found, first]}
+              {"op": "load", "module": M}
               {"op": "call", "name": F, "args": [A, ...], "cases": [{A: scalar}, ...]}
                   arrays input_key(i, A) for the array inputs of input set i
               {"op": "eval", "name": F}, array "x": one call F(x)

@@ -8,10 +8,10 @@ verdict in its own process. It imports the answers, then for each request calls 
 on the inputs it is sent and sends back what the function returned and the inputs as they are
 after the call.
 
-    python runner.py READ_FD WRITE_FD MEMORY_MB [UID GID]
+    python runner.py READ_FD WRITE_FD MEMORY_MB [UID GID MAX_PROCESSES]
 
-Given UID and GID (the grader runs as root), it gives up root for them once its own imports
-are done and before the answers are read.
+Given UID and GID (the grader runs as root, ``sandbox``), it gives up root for them once its
+own imports are done and before the answers are read.
 """
 import importlib
 import importlib.util
@@ -52,9 +52,34 @@ def _limit_memory(mb):
         pass            # not on this platform: the run goes on without a cap
 
 
-def _drop_privileges(uid, gid):
-    """Become ``uid``/``gid`` for good (no supplementary groups); exit if that fails, so
-    answers never run as root by accident."""
+# what answers commonly import, imported while the interpreter's own files are still readable
+# (the uid the answers run as may not read an interpreter installed under root's home)
+_PRELOAD = ("math", "cmath", "functools", "itertools", "collections", "operator", "random",
+            "time", "typing", "dataclasses", "warnings", "copy", "re", "string", "statistics",
+            "fractions", "decimal", "numbers", "abc", "enum", "numpy.linalg", "numpy.fft",
+            "numpy.random", "resource", "encodings.cp437", "tokenize", "linecache")
+
+
+def _drop_privileges(uid, gid, max_processes):
+    """Become ``uid``/``gid`` for good (no supplementary groups, at most ``max_processes``
+    processes); exit if that fails, so answers never run as root by accident."""
+    for name in _PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    # one round of what the runner itself does, so every module it loads lazily is loaded
+    P.read_message(_bytes_reader(P.encode({"kind": P.RESULTS}, {"x": P.np.zeros(1)})))
+    try:
+        raise ValueError("warm-up")
+    except ValueError as exc:
+        P.describe_exception(exc, __file__)
+    _signature_problem(_drop_privileges, "f", ["a", "b", "c"])
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
+    except (ImportError, ValueError, OSError):
+        pass
     try:
         os.setgroups([])
         os.setgid(gid)
@@ -79,6 +104,16 @@ def _reader(fd):
     return read_exact
 
 
+def _bytes_reader(data):
+    view = memoryview(data)
+
+    def read_exact(n):
+        nonlocal view
+        chunk, view = bytes(view[:n]), view[n:]
+        return chunk
+    return read_exact
+
+
 def send(fd, header, arrays=None):
     view = memoryview(P.encode(header, arrays))
     while view:
@@ -97,11 +132,11 @@ def load(header):
         except BaseException as exc:
             return None, P.describe_exception(exc)
     path = header["path"]
+    sys.path[:0] = [str(f) for f in header["folders"]]
     spec = importlib.util.spec_from_file_location("answers", path)
     if spec is None or spec.loader is None:
         return None, f"cannot import {os.path.basename(path)}: give a Python file (.py)"
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     sys.modules["answers"] = module
     try:
         spec.loader.exec_module(module)
@@ -194,8 +229,8 @@ def _is_pair(out):
 def main(argv):
     rfd, wfd, memory_mb = int(argv[1]), int(argv[2]), int(argv[3])
     read_exact = _reader(rfd)
-    if len(argv) > 5:
-        _drop_privileges(int(argv[4]), int(argv[5]))
+    if len(argv) > 6:
+        _drop_privileges(int(argv[4]), int(argv[5]), int(argv[6]))
     _limit_memory(memory_mb)
     header, _ = P.read_message(read_exact)
     module, error = load(header)
