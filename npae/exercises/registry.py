@@ -29,6 +29,8 @@ EXERCISES: dict = {}
 #: where ``register`` puts exercises: the built-in table, or a course file's fresh one
 _TARGET = [EXERCISES]
 
+#: Gradescope's visibility settings of a test
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 _REQUIRED = ("name", "statement", "args", "wrt", "objective", "reference", "cases")
 
 
@@ -73,6 +75,13 @@ class Exercise:
     mistakes    {hint text: inputs dict -> the gradient that mistake produces}: a wrong
                 answer equal to one of them on the checked inputs gets that hint
     points      the exercise's weight in a grade (``--format gradescope``), default 1
+    visibility  Gradescope's visibility of its test: visible (default), hidden,
+                after_due_date or after_published
+    hidden_cases  rng -> more input sets, checked after ``cases``; a failure on one is
+                reported without its shapes ("a hidden input set"). They live in the course
+                file, which students never get (they get the template)
+    mistake_credit  {hint text of ``mistakes``: fraction in [0, 1]}: partial credit for an
+                answer that is that catalogued mistake (default: none)
     """
     name: str = ""
     title: str = ""
@@ -89,6 +98,9 @@ class Exercise:
     requires: tuple = field(default=())
     mistakes: dict | None = None
     points: float = 1
+    visibility: str = "visible"
+    hidden_cases: Callable | None = None
+    mistake_credit: dict | None = None
 
     def __post_init__(self):
         missing = [f for f in _REQUIRED if getattr(self, f) in (None, "", ())]
@@ -108,7 +120,8 @@ class Exercise:
         if self.wrt not in args:
             raise ValueError(f"exercise {self.name!r}: wrt={self.wrt!r} is not one of its "
                              f"arguments {args}")
-        for f in ("objective", "reference", "cases", "batch_size", "terms", "overlap"):
+        for f in ("objective", "reference", "cases", "batch_size", "terms", "overlap",
+                  "hidden_cases"):
             v = getattr(self, f)
             if v is not None and not callable(v):
                 raise ValueError(f"Exercise {self.name!r}: {f} must be a function, got "
@@ -122,6 +135,16 @@ class Exercise:
                 or not np.isfinite(self.points) or self.points < 0:
             raise ValueError(f"Exercise {self.name!r}: points={self.points!r} must be a "
                              "number >= 0")
+        if self.visibility not in VISIBILITIES:
+            raise ValueError(f"Exercise {self.name!r}: visibility={self.visibility!r} must be "
+                             "one of " + ", ".join(VISIBILITIES))
+        credit = self.mistake_credit or {}
+        if not isinstance(credit, dict) or any(
+                k not in (self.mistakes or {}) or isinstance(v, bool)
+                or not isinstance(v, numbers.Real) or not 0 <= v <= 1
+                for k, v in credit.items()):
+            raise ValueError(f"Exercise {self.name!r}: mistake_credit must map hint texts of "
+                             "its mistakes to fractions in [0, 1]")
         if isinstance(self.requires, str):
             object.__setattr__(self, "requires", (self.requires,))
         if not self.title:
@@ -163,6 +186,14 @@ class Exercise:
         if seed is None:
             return self.generate()
         return self.generate(np.random.SeedSequence([int(seed), self.seed]))
+
+    def hidden_inputs(self, seed=None):
+        """The hidden input sets for ``seed`` (none without ``hidden_cases``), drawn from a
+        stream of their own."""
+        if self.hidden_cases is None:
+            return []
+        entropy = [self.seed, 1] if seed is None else [int(seed), self.seed, 1]
+        return list(self.hidden_cases(np.random.default_rng(np.random.SeedSequence(entropy))))
 
 
 def register(exercise):

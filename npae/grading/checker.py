@@ -19,9 +19,7 @@ on that exercise's line.
 """
 from __future__ import annotations
 
-import difflib
 import importlib.util
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +29,11 @@ import numpy as np
 from ..gradcheck import check_gradient, check_terms
 from . import protocol
 from .protocol import describe_exception
-from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerProcess,
-                        AnswersImportError, AnswerTimeout)
-from ..exercises.registry import EXERCISES, get_exercise
+from ..exercises.registry import get_exercise
 from ..exceptions import ExerciseCodeError
 
-__all__ = ["ExerciseResult", "load_answers", "check_exercise", "check_answers",
-           "format_results", "describe_exception", "STATUS_NAMES", "ExerciseCodeError"]
+__all__ = ["ExerciseResult", "load_answers", "check_exercise", "format_results",
+           "describe_exception", "STATUS_NAMES", "ExerciseCodeError"]
 
 PASS, FAIL, MISSING, ERROR, SKIP = "PASS", "FAIL", "MISSING", "ERROR", "SKIP"
 TIMEOUT, CRASHED = "TIMEOUT", "CRASHED"
@@ -68,10 +64,17 @@ class ExerciseResult:
     ref_error: float | None = None   # max |answer - npae's reference| / max |reference|
     notes: list = field(default_factory=list)
     points: float = 1
+    credit: float = 0.0       # the fraction of the points a catalogued mistake earns
+    visibility: str = "visible"
 
     @property
     def ok(self):
         return self.status == PASS
+
+    @property
+    def score(self):
+        """The points earned: all for a pass, the mistake's credit for a known mistake."""
+        return float(self.points) if self.ok else float(self.points) * float(self.credit)
 
     @property
     def status_name(self):
@@ -107,7 +110,7 @@ class ExerciseResult:
                 "hint": self.hint, "max_rel_error": num(self.max_rel_error),
                 "ref_error": num(self.ref_error), "n_cases": self.n_cases,
                 "notes": list(self.notes), "points": float(self.points),
-                "score": float(self.points) if self.ok else 0.0}
+                "score": self.score}
 
 
 # -------------------------------------------------------------------------------------------
@@ -206,7 +209,9 @@ def _passed(res):
     return bool(res)
 
 
-def _describe_case(ex, i, inp):
+def _describe_case(ex, i, inp, n_visible=None):
+    if n_visible is not None and i >= n_visible:
+        return f"hidden input set {i - n_visible + 1}"
     shapes = ", ".join(f"{k} {tuple(v.shape)}" if isinstance(v, np.ndarray) else
                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in inp.items() if k in ex.args)
@@ -282,6 +287,28 @@ def _reference_error(a, r):
     return float(diff.max() / scale) if scale > 0 else float(diff.max())
 
 
+def constant_in_wrt(ex, inp, rng=None):
+    """True if the objective does not move when ``wrt`` is perturbed (three directions)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    x = np.asarray(inp[ex.wrt], dtype=np.float64)
+    f0 = ex.objective({**_copy(inp), ex.wrt: x.copy()})
+    scale = max(abs(f0), 1.0)
+    for _ in range(3):
+        d = rng.standard_normal(x.shape) * 1e-3 * max(float(np.abs(x).max()), 1.0)
+        if abs(ex.objective({**_copy(inp), ex.wrt: x + d}) - f0) > 1e-12 * scale:
+            return False
+    return True
+
+
+def _zero_where_constant(ex, inp, a):
+    """The answer is 0 (to rounding) and so is the reference, on an input set where the
+    objective is locally constant: right, although finite differences only bound it."""
+    r = np.asarray(ex.reference(_copy(inp)), dtype=np.float64)
+    tiny = 1e-10 * max(float(np.abs(np.asarray(inp[ex.wrt], dtype=np.float64)).max()), 1.0)
+    return (r.shape == a.shape and float(np.abs(r).max(initial=0)) <= tiny
+            and float(np.abs(a).max(initial=0)) <= tiny and constant_in_wrt(ex, inp))
+
+
 def _copy(inp):
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inp.items()}
 
@@ -301,17 +328,20 @@ def _mistake(ex, inp, a):
     return "", ""
 
 
-def _judge(ex, cases, outcomes, all_entries=False):
+def _judge(ex, cases, outcomes, all_entries=False, n_visible=None):
     """The verdict on an exercise from each input set's outcome (an iterable, consumed until
-    the first input set that fails)."""
+    the first input set that fails); the input sets past ``n_visible`` are hidden ones."""
     n = len(cases)
     worst, worst_ref = 0.0, 0.0
+    credits = ex.mistake_credit or {}
     for i, (inp, oc) in enumerate(zip(cases, outcomes)):
-        where = _describe_case(ex, i, inp)
+        where = _describe_case(ex, i, inp, n_visible)
 
         def result(status, message, **kw):
+            if status == FAIL and kw.get("hint") in credits:
+                kw["credit"] = float(credits[kw["hint"]])
             return ExerciseResult(ex.name, status, n_cases=n, message=message,
-                                  points=ex.points, **kw)
+                                  points=ex.points, visibility=ex.visibility, **kw)
         if oc.kind == protocol.NOT_IMPLEMENTED:
             return result(MISSING, "not implemented yet (the function raises "
                                    "NotImplementedError)")
@@ -328,6 +358,8 @@ def _judge(ex, cases, outcomes, all_entries=False):
         if a is None:
             return result(ERROR, f"{why} on {where}")
         res, hint, report = _check_case(ex, inp, a, all_entries)
+        if getattr(res, "status", None) == "inconclusive" and _zero_where_constant(ex, inp, a):
+            continue        # a gradient 0 of an objective that is constant here: not a kink
         if getattr(res, "status", None) == "inconclusive":
             return result(ERROR, (f"could not be verified on {where}: every checked entry "
                                   "sits on a kink of the objective, where finite differences "
@@ -351,7 +383,7 @@ def _judge(ex, cases, outcomes, all_entries=False):
                           notes=[note] if note else [])
         worst_ref = max(worst_ref, ref_err)
     return ExerciseResult(ex.name, PASS, max_rel_error=worst, ref_error=worst_ref,
-                          n_cases=n, points=ex.points)
+                          n_cases=n, points=ex.points, visibility=ex.visibility)
 
 
 def _check_case(ex, inp, a, all_entries=False):
@@ -391,118 +423,6 @@ def check_exercise(ex, func, seed=None, all_entries=False):
     cases = ex.inputs(seed)
     return _judge(ex, cases, (_outcome_here(func, inp, ex) for inp in cases), all_entries)
 
-
-# -------------------------------------------------------------------------------------------
-# checking a file, isolated
-# -------------------------------------------------------------------------------------------
-def _from_reply(ex, cases, header, arrays, table, all_entries):
-    kind = header.get("kind")
-    if kind == protocol.MISSING:
-        names = [str(k) for k in header.get("callables", []) if str(k) not in table]
-        close = difflib.get_close_matches(ex.name, names, n=1)
-        also = (f"; is {close[0]!r} meant to be {ex.name!r}? (names must match exactly)"
-                if close else "")
-        return ExerciseResult(ex.name, MISSING, points=ex.points, message=(
-            f"no function {ex.name!r} in the file (expected `{ex.signature}`){also}"))
-    if kind == protocol.NOT_CALLABLE:
-        return ExerciseResult(ex.name, MISSING, points=ex.points, message=(
-            f"{ex.name!r} is a {str(header.get('type'))[:60]}, not a function (expected "
-            f"`{ex.signature}`)"))
-    if kind == protocol.SIGNATURE:
-        return ExerciseResult(ex.name, ERROR, points=ex.points, message=(
-            f"wrong signature: the checker calls `{ex.signature}` (positionally, in that "
-            f"order), the file has `{str(header.get('theirs'))[:200]}`"))
-    if kind != protocol.RESULTS:
-        raise _Malformed(kind)
-    outcomes = _outcomes_from_reply(ex, header, arrays)
-    # one outcome per input set, unless the answer stopped early (raised, exited, returned
-    # something other than an array): a reply cannot skip the input sets it gets wrong
-    stopped = [i for i, oc in enumerate(outcomes) if oc.kind != protocol.ARRAY]
-    if (stopped and stopped[0] != len(outcomes) - 1) or len(outcomes) > len(cases) or (
-            not stopped and len(outcomes) != len(cases)):
-        raise _Malformed("wrong number of outcomes")
-    try:
-        return _judge(ex, cases, outcomes, all_entries)
-    except Exception as exc:
-        raise ExerciseCodeError(f"checking exercise {ex.name!r} failed in the exercise's own "
-                                f"code: {describe_exception(exc)}") from None
-
-
-def check_answers(path, names=None, *, exercises=None, seed=None, timeout=DEFAULT_TIMEOUT,
-                  memory_mb=DEFAULT_MEMORY_MB, all_entries=False):
-    """Check the functions in the file at ``path``; return (results, import_error or None).
-
-    The file runs in a separate process (one for the whole run, restarted after a timeout
-    or a crash). ``exercises`` is the table to check (default: the built-in exercises),
-    ``names`` selects some of them (default: all, in order); ``seed`` chooses the inputs
-    (None: each exercise's fixed inputs); ``timeout`` is the time limit per exercise in
-    seconds and ``memory_mb`` the answer process's address-space cap (0: none);
-    ``all_entries`` checks every entry instead of a sample of large arrays. An exercise
-    whose own code fails raises ExerciseCodeError.
-    """
-    table = EXERCISES if exercises is None else exercises
-    selected = [get_exercise(n, table) for n in dict.fromkeys(names or table)]
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"answers file {str(path)!r} not found"
-                                + (" (it is a directory)" if path.is_dir() else ""))
-
-    def spawn():
-        return AnswerProcess(path, timeout=timeout, memory_mb=memory_mb).start()
-    try:
-        proc = spawn()
-    except AnswersImportError as exc:
-        return [ExerciseResult(ex.name, ERROR, points=ex.points,
-                               message="not checked: the file did not import")
-                for ex in selected], str(exc)
-    results = []
-    try:
-        for ex in selected:
-            missing = ex.missing_requirements()
-            if missing:
-                results.append(ExerciseResult(ex.name, SKIP, points=ex.points, message=(
-                    f"needs {', '.join(missing)}, which this installation does not have")))
-                continue
-            try:
-                cases = ex.inputs(seed)
-            except Exception as exc:
-                raise ExerciseCodeError(f"exercise {ex.name!r}: its cases failed: "
-                                        f"{describe_exception(exc)}") from None
-            if proc is None:
-                try:
-                    proc = spawn()
-                except AnswersImportError as exc:
-                    results.append(ExerciseResult(ex.name, ERROR, points=ex.points, message=(
-                        f"not checked: the file did not import again after a restart: {exc}")))
-                    continue
-            try:
-                try:
-                    header, arrays = proc.call(ex.name, ex.args, cases)
-                except TypeError as exc:       # inputs that cannot be sent: the exercise's fault
-                    raise ExerciseCodeError(f"exercise {ex.name!r}: {exc}") from None
-                results.append(_from_reply(ex, cases, header, arrays, table, all_entries))
-            except (AnswerTimeout, AnswerCrash, _Malformed) as exc:
-                results.append(_lost_answer(ex, cases, exc))
-                proc.close()        # the next exercise gets a fresh process
-                proc = None
-    finally:
-        if proc is not None:
-            proc.close()
-    return results, None
-
-
-
-def _lost_answer(ex, cases, exc):
-    """The result of an exercise whose answer process ran past its time, died, or broke the
-    protocol (a forged or garbled reply): never a pass."""
-    if isinstance(exc, AnswerTimeout):
-        status, message = TIMEOUT, f"{exc} (an endless loop, or far too much work?)"
-    elif isinstance(exc, AnswerCrash):
-        status, message = CRASHED, f"the answer's process ended while it ran: {exc}"
-    else:
-        status, message = CRASHED, "the answer's process sent a malformed reply"
-    return ExerciseResult(ex.name, status, points=ex.points, n_cases=len(cases),
-                          message=message)
 
 def format_results(results, import_error=None, path=None, verbose=False):
     lines = []

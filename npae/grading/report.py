@@ -8,7 +8,9 @@ json
 gradescope
     the ``results.json`` Gradescope's autograder reads: ``score``, ``output`` and one entry of
     ``tests`` per exercise with ``name``, ``score``, ``max_score``, ``output`` and ``status``
-    (``passed`` or ``failed``); an exercise is worth its ``points`` (default 1), all or nothing.
+    (``passed`` or ``failed``), ``visibility`` (the exercise's) and ``output_format``; an
+    exercise is worth its ``points`` (default 1), all of them for a pass and its
+    ``mistake_credit`` for a catalogued mistake; ``execution_time`` in seconds at the top.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def summary_line(results):
 
 
 def _score(results):
-    return float(sum(r.points for r in results if r.ok)), float(sum(r.points for r in results))
+    return float(sum(r.score for r in results)), float(sum(r.points for r in results))
 
 
 def results_json(results, *, answers=None, seed=None, error=None, exercises_file=None):
@@ -37,18 +39,23 @@ def results_json(results, *, answers=None, seed=None, error=None, exercises_file
     return json.dumps(doc, indent=2) + "\n"
 
 
-def gradescope_json(results, *, error=None, seed=None):
+def gradescope_json(results, *, error=None, seed=None, execution_time=None):
     score, max_score = _score(results)
     tests = []
     for r in results:
-        tests.append({"name": r.name, "score": float(r.points) if r.ok else 0.0,
+        tests.append({"name": r.name, "score": min(max(r.score, 0.0), float(r.points)),
                       "max_score": float(r.points),
                       "status": "passed" if r.ok else "failed",
+                      "visibility": r.visibility, "output_format": "text",
                       "output": "\n".join(r.lines())})
+    score = float(sum(t["score"] for t in tests))
     head = [summary_line(results) + f" ({score:g} of {max_score:g} points)"]
     if seed is not None:
         head.append(f"inputs drawn with seed {seed}")
     if error:
         head.insert(0, f"the answers could not be checked: {error}")
-    return json.dumps({"score": score, "output": "\n".join(head), "tests": tests},
-                      indent=2) + "\n"
+    doc = {"score": score, "output": "\n".join(head), "output_format": "text",
+           "visibility": "visible", "tests": tests}
+    if execution_time is not None:
+        doc["execution_time"] = round(float(execution_time), 3)
+    return json.dumps(doc, indent=2) + "\n"
