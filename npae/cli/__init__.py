@@ -2,7 +2,7 @@
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its arguments and
 ``_cmd_<name>(args)`` runs it and returns the exit status. The pairs live in three modules by
-what they serve: ``course`` (check, exercises), ``gradcheck``, ``training`` (demo, train)
+what they serve: ``course`` (check, exercises), ``autograder``, ``grade``, ``gradcheck``, ``training`` (demo, train)
 and ``tools`` (pca, bench).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..exceptions import UsageError
-from . import course, gradcheck, training, tools
+from . import autograder, course, grade, gradcheck, training, tools
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ def build_parser():
         prog="npae", description="Autoencoders in plain NumPy: the lecture, runnable.")
     parser.add_argument("--version", action="version", version=f"npae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    adders = {name: obj for module in (course, gradcheck, training, tools)
+    adders = {name: obj for module in (autograder, course, grade, gradcheck, training, tools)
               for name, obj in vars(module).items() if name.startswith("_add_")}
     for name in sorted(adders):
         adders[name](sub)
