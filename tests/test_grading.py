@@ -212,7 +212,7 @@ def test_an_import_that_never_ends_is_exit_2(tmp_path, capsys):
 
 def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
     """Started once for the whole run, and again only after a crash or a timeout."""
-    from npae.grading import checker, isolation
+    from npae.grading import isolation, submission
     starts = []
     real = isolation.AnswerProcess.start
 
@@ -221,11 +221,11 @@ def test_one_answer_process_serves_every_exercise_until_it_dies(monkeypatch):
         return real(self)
     monkeypatch.setattr(isolation.AnswerProcess, "start", counting)
     course = load_course(EXAMPLE_COURSE)
-    results, _ = checker.check_answers(ANSWERS / "correct.py", ["linear_squared_error_grad",
+    results, _ = submission.check_answers(ANSWERS / "correct.py", ["linear_squared_error_grad",
                                                                 "psd_W_grad", "tied_weight_grad"])
     assert [r.status for r in results] == ["PASS"] * 3 and len(starts) == 1
     starts.clear()
-    results, _ = checker.check_answers(COURSE / "segfault.py", exercises=course)
+    results, _ = submission.check_answers(COURSE / "segfault.py", exercises=course)
     assert [r.status for r in results] == ["CRASHED", "PASS"] and len(starts) == 2
 
 
@@ -538,3 +538,313 @@ def test_a_case_entry_is_read_strictly(entry):
     from npae.grading import protocol
     with pytest.raises(protocol.ProtocolError):
         protocol.parse_case(entry)
+
+
+# -------------------------------------------------------------------------------------------
+# isolation as root: a uid of its own, no course file, no results, nothing left running
+# -------------------------------------------------------------------------------------------
+needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                                reason="answers run as a uid of their own only when the "
+                                       "grader is root (as on a grading server or in CI)")
+
+HOSTILE = '''
+import os, time
+import numpy as np
+W = {witness!r}
+
+
+def _try(name, fn):
+    try:
+        fn()
+        got = "yes"
+    except Exception as exc:
+        got = "no " + type(exc).__name__
+    with open(os.path.join(W, name), "w") as f:
+        f.write(got)
+
+
+_try("uid", lambda: open(os.path.join(W, "uid_value"), "w").write(str(os.getuid())))
+_try("read_course", lambda: open({course!r}).read())
+_try("write_outside", lambda: open({outside!r}, "w").write("mine"))
+_try("read_cwd_parent", lambda: os.listdir({course_dir!r}))
+if os.fork() == 0:                      # a detached process that forges the results later
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(2.5)
+        with open({results!r}, "w") as f:
+            f.write('{{"score": 999, "tests": []}}')
+        os._exit(0)
+    os._exit(0)
+
+
+def ridge_grad(X, y, w, lam):
+    ns = {{}}
+    try:                                # the course's reference, if the file could be read
+        exec(open({course!r}).read(), ns)
+    except Exception:
+        return np.zeros_like(w)
+    return ns["ridge_reference"]({{"X": X, "y": y, "w": w, "lam": lam}})
+
+
+def tanh_layer_grad(X, W, G):
+    H = np.tanh(X @ W.T)
+    return ((1 - H ** 2) * G).T @ X
+'''
+
+
+@needs_root
+def test_a_hostile_answer_as_root_earns_only_its_points_and_leaves_nothing(tmp_path):
+    import shutil
+    import tempfile
+    from npae.grading.sandbox import UID_RANGE, processes_of
+    course_dir = tmp_path / "source"          # under pytest's root-only folder
+    course_dir.mkdir()
+    course = course_dir / "course.py"
+    shutil.copyfile(EXAMPLE_COURSE, course)
+    outside = tmp_path / "not_yours.txt"
+    public = Path(tempfile.mkdtemp(prefix="npae-test-"))   # reachable by any uid
+    try:
+        os.chmod(public, 0o777)
+        witness, results_dir = public / "w", public / "results"
+        witness.mkdir(mode=0o777)
+        results_dir.mkdir(mode=0o777)
+        os.chmod(witness, 0o777)
+        os.chmod(results_dir, 0o777)
+        results = results_dir / "results.json"
+        answer = tmp_path / "hostile.py"
+        answer.write_text(HOSTILE.format(witness=str(witness), course=str(course),
+                                         outside=str(outside), course_dir=str(course_dir),
+                                         results=str(results)))
+        proc = npae("check", answer, "--exercises", course, "--format", "gradescope",
+                    "--output", results)
+        doc = json.loads(results.read_text())
+        uid = int((witness / "uid_value").read_text())
+        assert UID_RANGE[0] <= uid < UID_RANGE[1]
+        assert processes_of(uid) == [], "a process of the answers' uid outlived the check"
+        assert (witness / "read_course").read_text().startswith("no PermissionError")
+        assert (witness / "read_cwd_parent").read_text().startswith("no PermissionError")
+        assert (witness / "write_outside").read_text().startswith("no PermissionError")
+        assert not outside.exists()
+        scores = {t["name"]: t["score"] for t in doc["tests"]}
+        assert scores == {"ridge_grad": 0.0, "tanh_layer_grad": 2.0}, proc.stderr
+        assert doc["score"] == 2.0
+        time.sleep(3.5)                       # past the forger's wake-up
+        assert json.loads(results.read_text()) == doc
+        assert processes_of(uid) == []
+        import pwd
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)                 # no account made, none left behind
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
+
+
+@needs_root
+def test_the_total_time_limit_stops_a_file_that_makes_every_exercise_time_out(tmp_path):
+    answer = tmp_path / "slow.py"
+    answer.write_text("import time\n"
+                      "def ridge_grad(X, y, w, lam):\n    time.sleep(100)\n"
+                      "def tanh_layer_grad(X, W, G):\n    time.sleep(100)\n")
+    start = time.monotonic()
+    code, doc, _ = check_json(answer, "--timeout", "3", "--total-timeout", "4")
+    assert time.monotonic() - start < 60
+    assert [e["status"] for e in doc["exercises"]] == ["timeout", "timeout"]
+    assert "total time limit of 4 s" in doc["exercises"][1]["message"]
+
+
+# -------------------------------------------------------------------------------------------
+# notebooks, and the Gradescope autograder zip run in a simulated /autograder tree
+# -------------------------------------------------------------------------------------------
+def _notebook(cells):
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": kind, "metadata": {}, "source": text.splitlines(True),
+         **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+        for kind, text in cells]})
+
+
+RIGHT_NOTEBOOK = _notebook([
+    ("markdown", "# My homework\n"),
+    ("code", "%matplotlib inline\n!pip install nothing\nimport numpy as np\n"),
+    ("code", "def ridge_grad(X, y, w, lam):\n"
+             "    return 2 * X.T @ (X @ w - y) / len(y) + 2 * lam * w\n"),
+    ("code", "def tanh_layer_grad(X, W, G):\n    H = np.tanh(X @ W.T)\n"
+             "    return ((1 - H ** 2) * G).T @ X\n"),
+])
+
+
+def test_a_notebook_is_checked_from_its_code_cells_saying_what_was_left_out(tmp_path):
+    nb = tmp_path / "answers.ipynb"
+    nb.write_text(RIGHT_NOTEBOOK)
+    code, doc, err = check_json(nb)
+    assert code == 0 and [e["status"] for e in doc["exercises"]] == ["passed", "passed"]
+    assert "left out 2 lines" in err and "% or !" in err
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("not json")
+    proc = npae("check", bad, "--exercises", EXAMPLE_COURSE)
+    assert proc.returncode == 2 and "not a Jupyter notebook" in proc.stderr
+
+
+def _run_autograder(tmp_path, files, submission_id=1234):
+    import zipfile
+    zpath = tmp_path / "autograder.zip"
+    assert main(["autograder", str(EXAMPLE_COURSE), "--out", str(zpath)]) == 0
+    root = tmp_path / "autograder"
+    source = root / "source"
+    with zipfile.ZipFile(zpath) as zf:
+        zf.extractall(source)
+        names = set(zf.namelist())
+    assert {"setup.sh", "run_autograder", "example_course.py",
+            "npae-src/pyproject.toml", "npae-src/npae/grading/protocol.py"} <= names
+    script = source / "run_autograder"
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    (root / "submission").mkdir(parents=True)
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text)
+    (root / "submission_metadata.json").write_text(json.dumps({"id": submission_id}))
+    env = {**os.environ, "NPAE_AUTOGRADER_ROOT": str(root), "NPAE_PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env,
+                          timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((root / "results" / "results.json").read_text()), proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("files", [
+    {"answers.py": (COURSE / "right.py").read_text()},
+    {"Homework 3 - final (2).py": (COURSE / "right.py").read_text()},
+    {"answers.ipynb": RIGHT_NOTEBOOK},
+], ids=["py", "misnamed", "notebook"])
+def test_the_autograder_zip_grades_a_right_submission_with_full_marks(tmp_path, files):
+    doc, out = _run_autograder(tmp_path, files)
+    assert doc["score"] == 3.0 and all(t["status"] == "passed" for t in doc["tests"])
+    import zlib
+    seed = zlib.crc32(b"1234") % 2 ** 31
+    assert f"seed {seed}" in out and f"seed {seed}" in doc["output"]
+
+
+@pytest.mark.slow
+def test_the_autograder_gives_a_hostile_file_only_what_it_earned(tmp_path):
+    src = tmp_path / "autograder" / "source" / "example_course.py"
+    hostile = ("import numpy as np\n"
+               "def ridge_grad(X, y, w, lam):\n"
+               f"    exec(open({str(src)!r}).read(), {{}})\n"
+               "    return 2 * X.T @ (X @ w - y) / len(y) + 2 * lam * w\n"
+               "def tanh_layer_grad(X, W, G):\n"
+               "    H = np.tanh(X @ W.T)\n    return ((1 - H ** 2) * G).T @ X\n")
+    doc, _ = _run_autograder(tmp_path, {"mine.py": hostile})
+    scores = {t["name"]: t["score"] for t in doc["tests"]}
+    if os.geteuid() == 0:        # the course file is unreadable to the answers' uid
+        assert scores == {"ridge_grad": 0.0, "tanh_layer_grad": 2.0}
+    assert 0 <= doc["score"] <= 3.0
+
+
+# -------------------------------------------------------------------------------------------
+# npae exercises validate; what results.json can say (visibility, hidden sets, credit)
+# -------------------------------------------------------------------------------------------
+def test_validate_names_the_degenerate_batch_norm_input_set_and_the_right_answer_passes(
+        capsys):
+    code = main(["exercises", "validate", str(COURSE / "batchnorm_course.py"), "--seeds", "3"])
+    out = capsys.readouterr().out
+    assert code == 1
+    for seed in range(3):
+        assert (f"batchnorm_grad_x             seed {seed}, input set 2: the objective does "
+                "not depend on X") in out
+    assert "input set 1" not in out and "reference does not pass" not in out
+    assert "3 findings" in out
+    code, doc, _ = check_json(COURSE / "batchnorm_right.py", "--exercises",
+                              COURSE / "batchnorm_course.py")
+    assert doc["exercises"][0]["status"] == "passed", doc
+    assert main(["exercises", "validate", str(EXAMPLE_COURSE), "--seeds", "2"]) == 0
+
+
+def test_validate_finds_a_mistake_that_cannot_be_told_from_the_right_answer(tmp_path, capsys):
+    course = tmp_path / "c.py"
+    course.write_text(
+        "import numpy as np\nfrom npae.exercises import Exercise, register\n"
+        "register(Exercise(name='sq', statement='d/dx sum(x^2)', args=('x',), wrt='x',\n"
+        "    objective=lambda inp: float((inp['x'] ** 2).sum()),\n"
+        "    reference=lambda inp: 2 * inp['x'],\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal(3)}],\n"
+        "    mistakes={'x + x is the same': lambda inp: inp['x'] + inp['x'],\n"
+        "              'forgot the 2': lambda inp: inp['x']}))\n")
+    assert main(["exercises", "validate", str(course), "--seeds", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "seed 0, input set 1: the mistake 'x + x is the same' passes" in out
+    assert "forgot the 2" not in out
+
+
+def test_gradescope_results_carry_visibility_credit_hidden_sets_and_time(tmp_path):
+    course = tmp_path / "c.py"
+    course.write_text(
+        "import numpy as np\nfrom npae.exercises import Exercise, register\n"
+        "def half(inp):\n    return inp['x']\n"
+        "register(Exercise(name='sq', statement='d/dx sum(x^2)', args=('x',), wrt='x',\n"
+        "    objective=lambda inp: float((inp['x'] ** 2).sum()),\n"
+        "    reference=lambda inp: 2 * inp['x'],\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal(3)}],\n"
+        "    hidden_cases=lambda rng: [{'x': rng.standard_normal((2, 2))}],\n"
+        "    mistakes={'forgot the 2': half}, mistake_credit={'forgot the 2': 0.25},\n"
+        "    points=4, visibility='after_due_date'))\n"
+        "register(Exercise(name='cube', statement='d/dx sum(x^3)', args=('x',), wrt='x',\n"
+        "    objective=lambda inp: float((inp['x'] ** 3).sum()),\n"
+        "    reference=lambda inp: 3 * inp['x'] ** 2,\n"
+        "    cases=lambda rng: [{'x': rng.standard_normal(3)}],\n"
+        "    hidden_cases=lambda rng: [{'x': rng.standard_normal(4) + 5}]))\n")
+    answer = tmp_path / "a.py"
+    answer.write_text("import numpy as np\ndef sq(x):\n    return x\n"
+                      "def cube(x):\n    return 3 * x ** 2 if x.ndim == 1 and x.size == 3 "
+                      "else np.zeros_like(x)\n")
+    proc = npae("check", answer, "--exercises", course, "--format", "gradescope")
+    doc = json.loads(proc.stdout)
+    tests = {t["name"]: t for t in doc["tests"]}
+    assert tests["sq"]["score"] == 1.0 and tests["sq"]["max_score"] == 4.0
+    assert tests["sq"]["status"] == "failed" and tests["sq"]["visibility"] == "after_due_date"
+    assert tests["cube"]["score"] == 0.0 and tests["cube"]["visibility"] == "visible"
+    assert "hidden input set 1" in tests["cube"]["output"] and "(4,)" not in tests["cube"][
+        "output"]
+    assert doc["score"] == 1.0 and doc["output_format"] == "text"
+    assert 0 < doc["execution_time"] < 300
+    assert all(t["status"] in ("passed", "failed") and 0 <= t["score"] <= t["max_score"]
+               for t in doc["tests"])
+    with pytest.raises(ValueError, match="visibility"):
+        Exercise(name="e", statement="s", args=("x",), wrt="x", objective=len,
+                 reference=len, cases=len, visibility="secret")
+    with pytest.raises(ValueError, match="mistake_credit"):
+        Exercise(name="e", statement="s", args=("x",), wrt="x", objective=len,
+                 reference=len, cases=len, mistakes={"m": len}, mistake_credit={"m": 2})
+
+
+def test_a_zero_gradient_of_a_locally_constant_objective_passes():
+    """Inconclusive finite differences on a constant objective: 0 matched by 0 is right."""
+    from npae.grading.checker import check_exercise
+    ex = Exercise(name="flat", statement="d/dx of a constant", args=("x",), wrt="x",
+                  objective=lambda inp: float(np.sign(inp["x"]).sum()),
+                  reference=lambda inp: np.zeros_like(inp["x"]),
+                  cases=lambda rng: [{"x": rng.uniform(1, 2, 4)}])
+    assert check_exercise(ex, lambda x: np.zeros_like(x)).status == "PASS"
+    assert check_exercise(ex, lambda x: np.ones_like(x)).status != "PASS"
+
+
+def test_grade_a_folder_into_a_gradebook(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    right = (COURSE / "right.py").read_text()
+    (subs / "alice.py").write_text(right)
+    (subs / "bob.ipynb").write_text(RIGHT_NOTEBOOK)
+    (subs / "carol.py").write_text(right.replace("2 * lam * w", "lam * w"))
+    (subs / "dave.py").write_text("this is not python")
+    (subs / "notes.txt").write_text("ignored")
+    out, results = tmp_path / "book.csv", tmp_path / "res"
+    proc = npae("grade", subs, "--exercises", EXAMPLE_COURSE, "--jobs", "2", "--out", out,
+                "--results", results)
+    assert proc.returncode == 0, proc.stderr
+    import csv
+    rows = {r["submission"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {"alice.py", "bob.ipynb", "carol.py", "dave.py"}
+    assert rows["alice.py"]["total"] == "3" and rows["bob.ipynb"]["total"] == "3"
+    assert rows["carol.py"]["ridge_grad"] == "0" and rows["carol.py"]["total"] == "2"
+    assert rows["dave.py"]["total"] == "0" and "import" in rows["dave.py"]["error"]
+    doc = json.loads((results / "carol.py.json").read_text())
+    from npae.cli.grade import seed_of
+    assert doc["seed"] == seed_of("carol.py")
+    assert "4/4 graded" in proc.stderr
+    assert npae("grade", tmp_path / "nothing").returncode == 2
