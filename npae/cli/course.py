@@ -3,30 +3,32 @@ checker (answers run in their own process)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
 from ..exceptions import UsageError
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+def _ranged(convert, what, low, strict):
+    """An argparse type: ``convert(text)``, finite, and > ``low`` (``strict``) or >= it."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            bound = f"more than {low:g}" if strict else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"{text!r} must be finite and {bound}")
+        return value
+    return parse
 
 
-def _natural(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+_positive_float = _ranged(float, "a number of seconds", 0, strict=True)
+_natural = _ranged(int, "a whole number", 0, strict=False)
+#: a tolerance (``npae gradcheck --rtol/--atol``)
+_tolerance = _ranged(float, "a number", 0, strict=False)
+_positive_int = _ranged(int, "a whole number", 1, strict=False)
 
 
 def _exercises_option(p):

@@ -12,7 +12,6 @@ MODULE is a path to a ``.py`` file (``answers.py:f``) or an importable module
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 import sys
@@ -200,28 +199,8 @@ def _scalar(value, label):
 
 
 # -- the command ---------------------------------------------------------------------------
-def _tolerance(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance must be a finite number >= 0")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def _add_gradcheck(sub):
-    from .course import _natural, _positive_float
+    from .course import _natural, _positive_float, _positive_int, _tolerance
     p = sub.add_parser("gradcheck", help="check the gradient of any scalar function of an array",
                        description="Check grad(x) against finite differences of f(x) at a "
                        "random x of the given shape (float64). Without --grad, f may return "
