@@ -848,3 +848,18 @@ def test_grade_a_folder_into_a_gradebook(tmp_path):
     assert doc["seed"] == seed_of("carol.py")
     assert "4/4 graded" in proc.stderr
     assert npae("grade", tmp_path / "nothing").returncode == 2
+
+
+def test_not_as_root_the_answers_run_with_the_users_rights_and_it_is_said_once(monkeypatch,
+                                                                                capsys):
+    from npae.grading import sandbox
+    from npae.grading.submission import check_answers
+    monkeypatch.setattr(sandbox, "can_isolate", lambda: False)
+    monkeypatch.setattr(sandbox, "_announced", False)
+    sandbox.announce_unprivileged()
+    sandbox.announce_unprivileged()
+    err = capsys.readouterr().err
+    assert err.count("your own user's rights") == 1
+    results, error = check_answers(COURSE / "right.py", exercises=load_course(EXAMPLE_COURSE),
+                                   isolate=False)
+    assert error is None and all(r.ok for r in results)
