@@ -69,16 +69,16 @@ Reproduce with ``python benchmarks/bench_conv.py --algorithms``.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba import njit, prange
+
+from .._numba import NUMBA_ENABLED, get_num_threads, njit, prange, set_num_threads
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
     "maxpool2d_forward", "maxpool2d_backward",
-    "conv2d_forward_ref", "conv2d_backward_input_ref", "conv2d_backward_weight_ref",
-    "maxpool2d_forward_ref", "maxpool2d_backward_ref",
+    "conv2d_forward_numpy", "conv2d_backward_input_numpy", "conv2d_backward_weight_numpy",
+    "maxpool2d_forward_numpy", "maxpool2d_backward_numpy",
 ]
 
 
@@ -324,7 +324,8 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
 
 # ------------------------------------------------------------------------------------------
 # Public kernels: NCHW-shaped in and out (memory batch-last, see above). The arguments
-# mirror the twins so the tests can hold one to the other.
+# mirror the twins so the tests can hold one to the other; with Numba off (``npae._numba``)
+# each calls its twin.
 # ------------------------------------------------------------------------------------------
 
 #: Below this many multiply-adds (or compared entries) a call runs on one thread: waking the
@@ -334,14 +335,14 @@ SMALL_WORK = 1 << 16
 
 
 def _run(kernel, work, *args):
-    threads = numba.get_num_threads()
+    threads = get_num_threads()
     if work >= SMALL_WORK or threads == 1:
         return kernel(*args)
-    numba.set_num_threads(1)
+    set_num_threads(1)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        set_num_threads(threads)
 
 
 def _bias(b, n, dtype):
@@ -355,6 +356,8 @@ def _macs(x_or_g, W, out_hw):
 
 def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
     """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None."""
+    if not NUMBA_ENABLED:
+        return conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw)
     x_ = batch_last(x)
     W = np.ascontiguousarray(W, dtype=x_.dtype)
     y_ = _run(_conv2d_forward, _macs(x, W, out_hw), x_, W, _bias(b, W.shape[0], x_.dtype),
@@ -365,6 +368,8 @@ def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
 
 def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
     """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None."""
+    if not NUMBA_ENABLED:
+        return conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw)
     g_ = batch_last(g)
     W = np.ascontiguousarray(W, dtype=g_.dtype)
     dx_ = _run(_conv2d_backward_input, _macs(g, W, g.shape[2:]), g_, W,
@@ -375,6 +380,8 @@ def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
 
 def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
     """(3): dL/dW (O, C, kH, kW) for x (N, C, H, W) and g (N, O, Ho, Wo)."""
+    if not NUMBA_ENABLED:
+        return conv2d_backward_weight_numpy(x, g, kernel, stride, padding, dilation)
     x_ = batch_last(x)
     g_ = batch_last(g).astype(x_.dtype, copy=False)
     work = g.shape[0] * g.shape[1] * g.shape[2] * g.shape[3] * x.shape[1] * kernel[0] * kernel[1]
@@ -384,6 +391,8 @@ def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
 
 def maxpool2d_forward(x, kernel, stride, padding, out_hw):
     """(4): y (N, C, Ho, Wo) and the arg-max a (flat index h W + w into each H x W image)."""
+    if not NUMBA_ENABLED:
+        return maxpool2d_forward_numpy(x, kernel, stride, padding, out_hw)
     work = x.shape[0] * x.shape[1] * out_hw[0] * out_hw[1] * kernel[0] * kernel[1]
     y_, arg_ = _run(_maxpool2d_forward, work, batch_last(x), kernel[0], kernel[1], stride[0],
                     stride[1], padding[0], padding[1], out_hw[0], out_hw[1])
@@ -392,6 +401,8 @@ def maxpool2d_forward(x, kernel, stride, padding, out_hw):
 
 def maxpool2d_backward(g, arg, in_hw):
     """(5): dL/dx (N, C, H, W), each g entry added at its arg-max."""
+    if not NUMBA_ENABLED:
+        return maxpool2d_backward_numpy(g, arg, in_hw)
     g_ = batch_last(g)
     dx_ = _run(_maxpool2d_backward, g.size, g_, batch_last(arg), in_hw[0], in_hw[1])
     return dx_.transpose(3, 0, 1, 2)
@@ -419,7 +430,7 @@ def _pad(a, kernel, stride, padding, dilation, out_hw, fill=0.0):
     return out
 
 
-def conv2d_forward_ref(x, W, b, stride, padding, dilation, out_hw):
+def conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw):
     """(1): y = sum over offsets (i, j) of W[:, :, i, j] applied to the shifted input."""
     kernel = W.shape[2:]
     x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
@@ -433,7 +444,7 @@ def conv2d_forward_ref(x, W, b, stride, padding, dilation, out_hw):
     return y
 
 
-def conv2d_backward_input_ref(g, W, b, stride, padding, dilation, in_hw):
+def conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw):
     """(2): each offset (i, j) sends W[:, :, i, j]^T g back to the positions it read."""
     N, _, Ho, Wo = g.shape
     kernel = W.shape[2:]
@@ -451,7 +462,7 @@ def conv2d_backward_input_ref(g, W, b, stride, padding, dilation, in_hw):
     return dx
 
 
-def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
+def conv2d_backward_weight_numpy(x, g, kernel, stride, padding, dilation):
     """(3): dW[:, :, i, j] = sum over n, p, q of g times the input slice offset (i, j) read."""
     out_hw = g.shape[2:]
     x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
@@ -468,7 +479,7 @@ def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
     return dW
 
 
-def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
+def maxpool2d_forward_numpy(x, kernel, stride, padding, out_hw):
     """(4): stack the kH*kW shifted views in row-major order; the first position holding
     the window's maximum wins (a NaN is the maximum). Padded positions never win, not even
     against an input of -inf: they are marked invalid, not compared."""
@@ -489,7 +500,7 @@ def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
     return y, h * Wd + w
 
 
-def maxpool2d_backward_ref(g, arg, in_hw):
+def maxpool2d_backward_numpy(g, arg, in_hw):
     """(5): np.add.at adds every g[n,c,p,q] into dx at its arg-max (repeats accumulate)."""
     N, C = g.shape[:2]
     dx = np.zeros((N, C, in_hw[0] * in_hw[1]), dtype=g.dtype)
