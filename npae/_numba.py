@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 
 from .exceptions import NumbaUnavailableWarning
 
 __all__ = ["NUMBA_ENABLED", "NUMBA_VERSION", "njit", "prange", "get_num_threads",
-           "set_num_threads", "max_threads"]
+           "set_num_threads", "max_threads", "Deferred", "use_kernels_now"]
 
 _reason = None
 if os.environ.get("NPAE_DISABLE_NUMBA", "").strip() not in ("", "0"):
@@ -72,3 +73,56 @@ else:
     warnings.warn(f"npae runs its slower plain-NumPy path: {_reason}. For the fast Numba "
                   "kernels, `pip install numba` (on a Python that Numba supports) and unset "
                   "NPAE_DISABLE_NUMBA.", NumbaUnavailableWarning, stacklevel=2)
+
+
+class Deferred:
+    """Compile a kernel only once it has been asked for ``after`` times, in a background
+    thread; until it is ready, its caller runs the kernel's NumPy twin.
+
+    Only for a kernel whose twin gives the same bits (a test holds them to that): then which
+    one ran, and when, changes no result. A short run (a first fit on a few batches) then
+    never waits for the compiler; a long one switches to the kernel once it is compiled,
+    in the background, after the start (so the compile does not hold Numba's compiler lock
+    while the run still compiles the kernels it cannot do without). If the compile fails,
+    the twin keeps serving. Usage in an entry point::
+
+        if not _deferred.ready(*kernel_args):
+            return twin(...)
+        return kernel(*kernel_args)
+    """
+
+    #: every Deferred made, for ``use_kernels_now``
+    instances = []
+
+    def __init__(self, kernel, after):
+        self.kernel, self.after = kernel, after
+        self.calls, self.done, self.thread = 0, False, None
+        Deferred.instances.append(self)
+
+    def ready(self, *args):
+        if not NUMBA_ENABLED:
+            return False
+        if self.done:
+            return True
+        self.calls += 1
+        if self.thread is None and self.calls >= self.after:
+            sig = tuple(_nb.typeof(a) for a in args)
+            # a daemon: a process that ends before the compile does is not kept waiting
+            self.thread = threading.Thread(target=self._compile, args=(sig,), daemon=True,
+                                           name="npae-compile")
+            self.thread.start()
+        return False
+
+    def _compile(self, sig):
+        try:
+            self.kernel.compile(sig)
+        except Exception:  # the twin is correct, only slower: keep it
+            return
+        self.done = True
+
+
+def use_kernels_now():
+    """From now on every deferred kernel runs (compiled at its next call if need be) instead
+    of its twin; for the tests that hold a kernel to its twin through the entry point."""
+    for d in Deferred.instances:
+        d.done = NUMBA_ENABLED

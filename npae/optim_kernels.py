@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import NUMBA_ENABLED, njit
+from ._numba import NUMBA_ENABLED, Deferred, njit
 
 __all__ = ["adam_update", "adam_update_numpy", "adam_scalars"]
 
@@ -57,13 +57,22 @@ def adam_scalars(dtype, beta1, beta2, step, eps, weight_decay):
             T(weight_decay))
 
 
+#: the twin gives the kernel's bits, so a run's first updates take the twin and the kernel
+#: compiles later, in the background (``npae._numba.Deferred``); a model has a few
+#: parameter arrays, each updated once per step
+_deferred = Deferred(_adam_kernel, after=64)
+
+
 def adam_update(p, g, m, v, beta1, beta2, step, eps, weight_decay, scalars=None):
-    """Adam's update in place: the kernel on C-contiguous arrays of one dtype (with Numba),
-    else ``adam_update_numpy``. ``scalars``: ``adam_scalars(p.dtype, ...)`` if already made."""
+    """Adam's update in place: the kernel on C-contiguous arrays of one dtype (with Numba,
+    once compiled), else ``adam_update_numpy``, which gives the same bits. ``scalars``:
+    ``adam_scalars(p.dtype, ...)`` if already made."""
     if (NUMBA_ENABLED and p.dtype == g.dtype == m.dtype == v.dtype and p.flags.c_contiguous
             and g.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous):
         if scalars is None:
             scalars = adam_scalars(p.dtype, beta1, beta2, step, eps, weight_decay)
-        _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), *scalars)
-    else:
-        adam_update_numpy(p, g, m, v, beta1, beta2, step, eps, weight_decay)
+        flat = (p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)) + tuple(scalars)
+        if _deferred.ready(*flat):
+            _adam_kernel(*flat)
+            return
+    adam_update_numpy(p, g, m, v, beta1, beta2, step, eps, weight_decay)
