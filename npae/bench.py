@@ -48,7 +48,9 @@ def training_table(steps=100, repeats=3):
     """Rows (name, ms per step, s per 60,000-image epoch, lecture's epochs or None) for the
     lecture's conv autoencoder and the dense autoencoders, trained with Adam, batch 128,
     float32 on ``steps`` mini-batches of synthetic digits."""
+    from ._numba import use_kernels_now
     from .data import synthetic_digits
+    use_kernels_now()  # no twins serving a run's first calls: the kernels, from the warm-up
     if steps < 1:
         raise ValueError(f"steps={steps} must be at least 1")
     images, _ = synthetic_digits(steps * BATCH, seed=0)
@@ -71,8 +73,10 @@ def training_table(steps=100, repeats=3):
 def kernel_table(dtype=np.float32, n=BATCH, d=784, k=256, number=200, repeats=7):
     """Rows (name, fast ms, twin ms) for each fast path of the dense training step next to its
     plain-NumPy twin, at the lecture-sized model's shapes."""
+    from ._numba import use_kernels_now
     from .nn import elementwise_kernels as E
     from .optim_kernels import adam_scalars, adam_update, adam_update_numpy
+    use_kernels_now()  # Adam's kernel from the first call, not the twin a run starts with
     rng = np.random.default_rng(0)
     a = (2 * rng.standard_normal((n, k))).astype(dtype)
     a_hat = (2 * rng.standard_normal((n, d))).astype(dtype)
