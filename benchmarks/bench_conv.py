@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # checkout
 from npae.nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Tanh, set_dtype)
-from npae.nn import kernels as K
+from npae.nn import conv_kernels as K
 from npae.optim import Adam
 
 try:  # the estimator users run; fall back to the bare layers if it is absent
@@ -177,7 +177,7 @@ def conv_layer_gflops(threads, batch=128, reps=20):
 
 
 # -- the algorithms npae's kernels were chosen against (``--algorithms``) ---------------------
-# Same maths as npae.nn.kernels (1)-(3); only the loop order and the memory layout differ.
+# Same maths as npae.nn.conv_kernels (1)-(3); only the loop order and the memory layout differ.
 
 @numba.njit(cache=True)
 def _nchw_forward(x, W, sh, sw, ph, pw, Ho, Wo):

@@ -10,8 +10,8 @@ import sys
 
 __all__ = ["AnswerCrash", "AnswerTimeout", "AnswersImportError", "CourseFileError",
            "DataTypeError", "ExerciseCodeError", "FileFormatError", "Float32Error",
-           "NonFiniteError", "NotFittedError", "TrainingDiverged", "UsageError",
-           "UserCodeError"]
+           "NonFiniteError", "NotFittedError", "NumbaUnavailableWarning", "TrainingDiverged",
+           "UsageError", "UserCodeError"]
 
 
 class DataTypeError(TypeError, ValueError):
@@ -39,6 +39,12 @@ class NonFiniteError(ValueError):
     def __init__(self, message, name=None):
         super().__init__(message)
         self.name = name
+
+
+class NumbaUnavailableWarning(UserWarning):
+    """npae runs its plain-NumPy twins of the Numba kernels: Numba could not be imported, or
+    ``NPAE_DISABLE_NUMBA=1`` asked for the twins. Results are correct, only slower; given once
+    per process, when npae is imported."""
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -20,7 +20,7 @@ from scipy.special import xlog1py, xlogy
 from ._validation import as_float_array, check_param
 from .nn.activations import Sigmoid, sigmoid
 from .nn.base import Layer
-from .nn.elementwise import cross_entropy_logits
+from .nn.elementwise_kernels import cross_entropy_logits
 
 __all__ = [
     "squared_error", "squared_error_grad",
@@ -168,7 +168,7 @@ class ReconstructionLoss(Layer):
     cancels the loss's denominator and dL/dâ = (x̂ - x) / n (``cross_entropy_with_logits`` and
     ``cross_entropy_with_logits_grad``). For that pair the layer works from the logits â: no
     log(0), no division by x̂ (1 - x̂), and value and gradient come from one fused pass
-    (``npae.nn.elementwise.cross_entropy_logits``, which has a NumPy twin) made in
+    (``npae.nn.elementwise_kernels.cross_entropy_logits``, which has a NumPy twin) made in
     ``forward``, whose gradient ``backward`` returns. Tests hold that pass to the chain rule
     above and to the two functions. ``forward(..., need_grad=False)`` skips the gradient
     (evaluation only; ``backward`` then refuses).

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ._validation import check_param
+from .optim_kernels import adam_scalars, adam_update
 
 __all__ = ["Optimizer", "SGD", "Adam", "make_optimizer"]
 
@@ -136,70 +136,23 @@ class Adam(Optimizer):
         self._cached_key, self._cached = None, None
 
     def _scalars(self, dtype):
-        """The kernel's scalars for step t in ``dtype`` (computed once per step and dtype)."""
+        """step, eps and the kernel's scalars for step t in ``dtype`` (once per step and dtype)."""
         key = (self.t, dtype)
         if self._cached_key != key:
             c2 = math.sqrt(1.0 - self.beta2 ** self.t)
-            T = dtype.type
+            step, eps = self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2
             self._cached_key = key
-            self._cached = (T(self.beta1), T(1.0 - self.beta1), T(self.beta2),
-                            T(1.0 - self.beta2), T(self.lr * c2 / (1.0 - self.beta1 ** self.t)),
-                            T(self.eps * c2), T(self.weight_decay))
+            self._cached = (step, eps, adam_scalars(dtype, self.beta1, self.beta2, step, eps,
+                                                    self.weight_decay))
         return self._cached
 
     def _update(self, name, p, g):
-        m, v = self.m[name], self.v[name]
-        same = p.dtype == g.dtype == m.dtype == v.dtype
-        if same and p.flags.c_contiguous and g.flags.c_contiguous:
-            # one fused pass instead of ~10 NumPy passes with temporaries: Adam's update
-            # costs as much as a small layer's matmul otherwise. The scalars are handed over
-            # in the parameters' dtype, so a float32 model is updated in float32 arithmetic,
-            # as NumPy (and PyTorch) do: float64 scalars would make LLVM widen every element
-            # (``bench_autoencoder.py --kernels`` times the kernel beside its twin).
-            _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                         *self._scalars(p.dtype))
-        else:
-            c2 = math.sqrt(1.0 - self.beta2 ** self.t)
-            adam_update_ref(p, g, m, v, self.beta1, self.beta2,
-                            self.lr * c2 / (1.0 - self.beta1 ** self.t), self.eps * c2,
-                            self.weight_decay)
+        step, eps, scalars = self._scalars(p.dtype)
+        adam_update(p, g, self.m[name], self.v[name], self.beta1, self.beta2, step, eps,
+                    self.weight_decay, scalars)
 
     def _stores(self):
         return {"m": self.m, "v": self.v}
-
-
-def adam_update_ref(p, g, m, v, beta1, beta2, step, eps, weight_decay):
-    """Adam's update in plain NumPy, in place (the twin of ``_adam_kernel``).
-
-    ``step`` = lr sqrt(1 - beta2^t) / (1 - beta1^t), ``eps`` = eps sqrt(1 - beta2^t).
-    """
-    if weight_decay:
-        g = g + weight_decay * p
-    m *= beta1
-    m += (1.0 - beta1) * g
-    v *= beta2
-    v += (1.0 - beta2) * (g * g)
-    denom = np.sqrt(v)
-    denom += eps
-    p -= step * (m / denom)
-
-
-# error_model="numpy": no Python zero-division check in the loop (the denominator is >= eps
-# anyway), which lets LLVM vectorise it -- twice as fast, same results
-@njit(cache=True, error_model="numpy")
-def _adam_kernel(p, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, step, eps,
-                 weight_decay):
-    """``adam_update_ref`` fused into one loop over flat (1-D) views; same formulas, same
-    order of operations, so in the same dtype the results are equal to the last bit."""
-    for i in range(p.size):
-        gi = g[i]
-        if weight_decay != 0.0:
-            gi = gi + weight_decay * p[i]
-        mi = beta1 * m[i] + one_minus_beta1 * gi
-        vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)
-        m[i] = mi
-        v[i] = vi
-        p[i] -= step * (mi / (np.sqrt(vi) + eps))
 
 
 def make_optimizer(name, params, learning_rate, **kwargs):

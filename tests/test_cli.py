@@ -91,13 +91,13 @@ def test_pca_bad_arguments_are_clear_errors(tmp_path, capsys):
 def test_bench_prints_both_tables(capsys):
     """`npae bench` runs end to end (tiny settings) and prints a positive time for every
     model and fast path; speed itself is never asserted (shared machines are noisy)."""
-    import numba
-    threads = numba.get_num_threads()
+    from npae._numba import get_num_threads, set_num_threads
+    threads = get_num_threads()
     try:
         assert main(["bench", "--steps", "2", "--repeats", "1", "--threads", "1"]) == 0
-        assert numba.get_num_threads() == 1
+        assert get_num_threads() == 1
     finally:
-        numba.set_num_threads(threads)  # the rest of the suite keeps its own setting
+        set_num_threads(threads)  # the rest of the suite keeps its own setting
     text = capsys.readouterr().out
     import re
     number = r"\s+(\d+\.\d+)"

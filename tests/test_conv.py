@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from npae.gradcheck import check_layer, numerical_gradient
 from npae.nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Tanh, set_dtype)
-from npae.nn import kernels as K
+from npae.nn import conv_kernels as K
 
 FD_RTOL = 1e-7  # expected ~1e-9 (rounding only: the maps are linear)
 

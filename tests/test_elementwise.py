@@ -1,4 +1,4 @@
-"""The element-wise kernels of npae.nn.elementwise against their NumPy twins and against
+"""The element-wise kernels of npae.nn.elementwise_kernels against their NumPy twins and against
 formulas written here (scipy's expit, NumPy's logaddexp).
 
 The kernels repeat the twins' operations in the same order and dtype, so h, x̂ and every
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from npae.nn import elementwise as E
+from npae.nn import elementwise_kernels as E
 
 DTYPES = (np.float32, np.float64)
 LOSS_RTOL = {np.float32: 2e-6, np.float64: 1e-13}
@@ -39,7 +39,7 @@ def test_sigmoid_kernel_equals_its_twin_and_expit(ax):
     a, _ = ax
     h = E.sigmoid(a)
     assert h.dtype == a.dtype and h.shape == a.shape
-    np.testing.assert_array_equal(h, E.sigmoid_ref(a))
+    np.testing.assert_array_equal(h, E.sigmoid_numpy(a))
     # an independent reference, in float64: within 4 ulps of the dtype (the formula's claim
     # is 2); absolute slack only below the smallest normal number (sigm(-720) = 1.3e-313 is
     # a subnormal that npae keeps and expit flushes to 0)
@@ -53,7 +53,7 @@ def test_sigmoid_backward_kernel_equals_its_twin(ax):
     a, dout = ax
     h = E.sigmoid(a)
     g = E.sigmoid_backward(dout, h)
-    np.testing.assert_array_equal(g, E.sigmoid_backward_ref(dout, h))
+    np.testing.assert_array_equal(g, E.sigmoid_backward_numpy(dout, h))
     ref = dout.astype(np.float64) * expit(a.astype(np.float64)) * expit(-a.astype(np.float64))
     # h (1 - h) from a rounded h: 1 - h carries an absolute error of ~eps (cancellation
     # where h is near 1), so the bound is eps |dout| absolute plus a few eps relative
@@ -72,7 +72,7 @@ def test_cross_entropy_kernel_equals_its_twin_and_a_formula(ax):
     a, x = ax
     dtype = a.dtype.type
     L, g = E.cross_entropy_logits(a, x)
-    L_ref, g_ref = E.cross_entropy_logits_ref(a, x)
+    L_ref, g_ref = E.cross_entropy_logits_numpy(a, x)
     np.testing.assert_array_equal(g, g_ref)                    # same operations: equal
     assert g.dtype == a.dtype
     # the loss: summation order differs; the twin itself sums in the dtype, so compare both
@@ -111,7 +111,7 @@ def test_saturated_logits_stay_finite(dtype):
     assert L == pytest.approx(88.0 + 88.0 + np.log(2.0), rel=1e-6)
     np.testing.assert_allclose(g, [[0.0, 0.0, 1.0, -1.0, 0.0]], atol=1e-30)
     np.testing.assert_array_equal(E.sigmoid(a), [[1.0, 0.0, 1.0, expit(-88.0), 0.5]]
-                                  if dtype == np.float64 else E.sigmoid_ref(a))
+                                  if dtype == np.float64 else E.sigmoid_numpy(a))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -121,10 +121,10 @@ def test_strided_and_mixed_inputs_take_the_twin(dtype, rng):
     x = rng.random((20, 30)).astype(dtype)
     for a_, x_ in ((a[:, ::2], x[:, ::2]), (a.T, x.T), (a, x.astype(np.float16))):
         L, g = E.cross_entropy_logits(a_, x_)
-        L_ref, g_ref = E.cross_entropy_logits_ref(a_, x_)
+        L_ref, g_ref = E.cross_entropy_logits_numpy(a_, x_)
         assert L == L_ref
         np.testing.assert_array_equal(g, g_ref)
-        np.testing.assert_array_equal(E.sigmoid(a_), E.sigmoid_ref(a_))
+        np.testing.assert_array_equal(E.sigmoid(a_), E.sigmoid_numpy(a_))
     h16 = E.sigmoid(a.astype(np.float16))
     assert h16.dtype == np.float16
     np.testing.assert_allclose(h16, expit(a), rtol=2e-3)
@@ -151,13 +151,13 @@ def test_subnormal_results_are_flushed_to_zero(dtype):
     a = np.linspace(a_cut - 30, a_cut + 3, 4001).astype(dtype).reshape(1, -1)
     x = np.zeros_like(a)
     dout = np.full_like(a, 0.3)
-    for sig in (E.sigmoid, E.sigmoid_ref):
+    for sig in (E.sigmoid, E.sigmoid_numpy):
         h = sig(a)
         assert not _subnormal(h).any()
         assert h[a < a_cut - 1].max() == 0.0 and h[a > a_cut + 1].min() >= tiny
-        for back in (E.sigmoid_backward, E.sigmoid_backward_ref):
+        for back in (E.sigmoid_backward, E.sigmoid_backward_numpy):
             assert not _subnormal(back(dout, h)).any()
-    for ce in (E.cross_entropy_logits, E.cross_entropy_logits_ref):
+    for ce in (E.cross_entropy_logits, E.cross_entropy_logits_numpy):
         g = ce(a, x)[1]
         assert not _subnormal(g).any() and (g == 0).any() and (g > 0).any()
     # what the flush removes: NumPy's plain formula does produce subnormals here

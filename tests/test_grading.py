@@ -26,9 +26,12 @@ STATUSES = {"passed", "wrong", "error", "missing", "timeout", "crashed"}
 
 
 def npae(*args, cwd=None, env=None, timeout=180):
-    """``python -m npae ARGS`` in a fresh process; PYTHONPATH (this checkout) is inherited."""
+    """``python -m npae ARGS`` in a fresh process; PYTHONPATH (this checkout) is inherited.
+    Without Numba (NPAE_DISABLE_NUMBA=1) npae's one warning about it is silenced, so the
+    tests of what npae writes to stderr hold either way."""
+    quiet = {"PYTHONWARNINGS": "ignore:npae runs its slower plain-NumPy path:UserWarning"}
     return subprocess.run([sys.executable, "-m", "npae", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **(env or {})},
+                          text=True, cwd=cwd, env={**os.environ, **quiet, **(env or {})},
                           timeout=timeout)
 
 

@@ -104,17 +104,19 @@ def test_errors_name_the_problem():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
 def test_adam_kernel_matches_its_numpy_twin(dtype, weight_decay):
-    from npae.optim import _adam_kernel, adam_update_ref
+    from npae._numba import use_kernels_now
+    from npae.optim_kernels import adam_scalars, adam_update, adam_update_numpy
+    use_kernels_now()   # the kernel from the first call, not the twin a run starts with
     rng = np.random.default_rng(7)
     p, g = rng.standard_normal((2, 37, 5)).astype(dtype)
     m, v = rng.standard_normal((37, 5)).astype(dtype), rng.uniform(0, 1, (37, 5)).astype(dtype)
     state = [a.copy() for a in (p, g, m, v)]
     c2 = (1 - 0.999 ** 3) ** 0.5
     b1, b2, step, eps = 0.9, 0.999, 0.01 * c2 / (1 - 0.9 ** 3), 1e-8 * c2
-    adam_update_ref(*state, b1, b2, step, eps, weight_decay)
-    T = np.dtype(dtype).type
-    _adam_kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), T(b1), T(1 - b1),
-                 T(b2), T(1 - b2), T(step), T(eps), T(weight_decay))
+    adam_update_numpy(*state, b1, b2, step, eps, weight_decay)
+    # the entry point runs the kernel on these contiguous arrays (the twin without Numba)
+    adam_update(p, g, m, v, b1, b2, step, eps, weight_decay,
+                adam_scalars(dtype, b1, b2, step, eps, weight_decay))
     for got, want in zip((p, m, v), (state[0], state[2], state[3])):
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want)

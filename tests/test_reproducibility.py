@@ -2,7 +2,7 @@
 
 Compared bit for bit (``np.array_equal`` / equal hashes, no tolerance): the fitted weights,
 the loss history and the codes. The conv autoencoder's Numba kernels run in parallel
-threads; each output element is written by one thread in a fixed order (npae/nn/kernels.py),
+threads; each output element is written by one thread in a fixed order (npae/nn/conv_kernels.py),
 so the results must not depend on the number of threads either. A fresh interpreter must
 reproduce the same bits as well (hash randomisation, thread start-up, Numba's cache).
 """
@@ -120,15 +120,15 @@ def test_another_seed_gives_another_run(name, first_runs):
 
 @pytest.mark.slow
 def test_conv_is_independent_of_the_number_of_threads(first_runs):
-    numba = pytest.importorskip("numba")
-    before = numba.get_num_threads()
+    from npae._numba import get_num_threads, max_threads, set_num_threads
+    before = get_num_threads()
     results = []
     try:
-        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-            numba.set_num_threads(n)
+        for n in sorted({1, max_threads()}):
+            set_num_threads(n)
             results.append(_fingerprint(*_fit("ConvAutoencoder", 0)))
     finally:
-        numba.set_num_threads(before)
+        set_num_threads(before)
     for fp in results:
         _assert_bit_identical(first_runs["ConvAutoencoder"], fp)
 

@@ -7,9 +7,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from npae.sparse_coding import (_cd_diagonal, _cd_numpy, _fista_numpy, _gram_problem,
-                                _solve_gram, soft_threshold, sparse_encode)
-from npae.sparse_coding_kernels import _cd_kernel, _fista_kernel
+from npae._numba import NUMBA_ENABLED
+from npae.sparse_coding import _gram_problem, _solve_gram, soft_threshold, sparse_encode
+from npae.sparse_coding_kernels import (_cd_diagonal, _cd_kernel, _cd_numpy, _fista_kernel,
+                                        _fista_numpy)
+
+
+
+def _require_kernels():
+    if not NUMBA_ENABLED:
+        pytest.skip("holds a Numba kernel to its twin; Numba is off here (npae._numba), so "
+                    "every path is the twin")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +157,7 @@ def _twin_problem(n, d, m, with_h, seed):
 
 
 def _run_twins(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate):
+    _require_kernels()
     Z_np, it_np = _fista_numpy(H, C, k, Z0, lam, L, mu, tol, max_iter, accelerate)
     Z_nb = np.empty_like(C)
     it_nb = np.empty(len(C), dtype=np.int64)
@@ -215,7 +224,7 @@ def test_cd_coordinate_update_minimises_along_the_coordinate(rng):
     """(10): z_j <- S_{lam/2}(H_jj z_j + rho_j) / H_jj is the exact minimiser of the objective
     along coordinate j (threshold lam/2, not lam: the quadratic has curvature 2 H_jj). Checked
     against a dense grid search of the one-dimensional objective (grid step 1e-5)."""
-    from npae.sparse_coding import _cd_sweep_numpy
+    from npae.sparse_coding_kernels import _cd_sweep_numpy
     d, m, lam = 12, 6, 0.9
     X = rng.standard_normal((1, d))
     D = _unit_dictionary(d, m, rng)
@@ -280,6 +289,7 @@ def test_cd_zero_atom_gets_zero_code(small_digits, rng):
 
 
 def _run_cd_twins(H, C, k, Z0, lam, tol, max_iter):
+    _require_kernels()
     Z_np, it_np = _cd_numpy(H, C, k, Z0, lam, 0.0, tol, max_iter)
     Z_nb = np.empty_like(C)
     it_nb = np.empty(len(C), dtype=np.int64)
@@ -313,20 +323,21 @@ def test_cd_kernel_matches_numpy_twin(n, d, m, lam, with_h, max_iter, tol, seed)
 def test_cd_kernel_bit_identical_across_threads_and_runs(small_digits, rng):
     """Rows are independent, each solved on one thread: 1 or 2 threads, run twice, give the
     same bits."""
-    import numba
-    if numba.config.NUMBA_NUM_THREADS < 2:
+    from npae._numba import get_num_threads, max_threads, set_num_threads
+    _require_kernels()
+    if max_threads() < 2:
         pytest.skip("Numba has a single thread here")
     X = small_digits[:64]
     D = _unit_dictionary(X.shape[1], 40, rng)
     h = rng.uniform(0, 1, (64, 40))
-    before = numba.get_num_threads()
+    before = get_num_threads()
     try:
         runs = []
         for threads in (1, 2, 2):
-            numba.set_num_threads(threads)
+            set_num_threads(threads)
             runs.append(sparse_encode(X, D, 0.3, h, solver="cd", return_n_iter=True))
     finally:
-        numba.set_num_threads(before)
+        set_num_threads(before)
     for Z, it in runs[1:]:
         assert np.array_equal(Z, runs[0][0]) and np.array_equal(it, runs[0][1])
 

@@ -93,11 +93,11 @@ def _cmd_bench(args):
     if args.repeats < 1:
         raise ValueError(f"--repeats={args.repeats} must be at least 1")
     if args.threads is not None:
-        import numba
-        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+        from .._numba import max_threads, set_num_threads
+        if not 1 <= args.threads <= max_threads():
             raise ValueError(f"--threads={args.threads} must be between 1 and "
-                             f"{numba.config.NUMBA_NUM_THREADS} (this machine's)")
-        numba.set_num_threads(args.threads)
+                             f"{max_threads()} (this machine's)")
+        set_num_threads(args.threads)
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:

@@ -31,7 +31,7 @@ import numpy as np
 from .._validation import as_float_array, check_param
 from ..nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh,
                   set_dtype)
-from ..nn import kernels
+from ..nn import conv_kernels as kernels
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import BaseEstimator, GradientModelMixin, check_is_fitted
@@ -259,7 +259,7 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         return {**self.encoder_.parameters("encoder."), **self.decoder_.parameters("decoder.")}
 
     def _objective(self, x, need_grad=True):
-        # batch-last memory order (npae.nn.kernels), the order of the network's output, so the
+        # batch-last memory order (npae.nn.conv_kernels), the order of the network's output, so the
         # residual below runs over matching layouts; the first Conv2d reads it without a copy
         x = kernels.batch_last(x).transpose(3, 0, 1, 2)
         x_hat = self.decoder_.forward(self.encoder_.forward(x))     # (1), (2)

@@ -20,7 +20,7 @@ size). x̂ = E[x | z] is sigm(â) (Bernoulli) or â (Gaussian).
 
 Gradients, with ε held fixed (it is an input to (3), not a function of the parameters):
 
-    (8)  g = ∂L/∂â = (sigm(â) - x) / n      (Bernoulli: ``npae.nn.elementwise``'s fused kernel)
+    (8)  g = ∂L/∂â = (sigm(â) - x) / n      (Bernoulli: fused in ``npae.nn.elementwise_kernels``)
              = (â - x) / (s² n)               (Gaussian: ``npae.losses.squared_error_grad`` / s²)
          ∂L/∂log_var_x = (1/n) sum_t sum_i [1/2 - (x_i - â_i)² / (2 s²)]   (learned s²)
     (9)  ∂L/∂z = W_dec^T [(W*^T g) ⊙ 1[h' > 0]]            (the decoder's layers' backward)
@@ -42,7 +42,7 @@ import numpy as np
 from .._validation import check_param
 from ..losses import squared_error, squared_error_grad
 from ..nn import Identity, Linear, ReLU, Sequential, Sigmoid
-from ..nn.elementwise import cross_entropy_logits
+from ..nn.elementwise_kernels import cross_entropy_logits
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .elementwise import sigmoid as _sigmoid
-from .elementwise import sigmoid_backward
+from .elementwise_kernels import sigmoid as _sigmoid
+from .elementwise_kernels import sigmoid_backward
 
 __all__ = ["sigmoid", "Sigmoid", "ReLU", "Tanh", "Identity"]
 
@@ -23,15 +23,15 @@ def sigmoid(a):
     everywhere (a tiny sigm(-40) = 4.2e-18 keeps its digits, unlike 0.5 tanh(a/2) + 0.5).
     Values below the smallest normal number (sigm(a) for a < -87.3 in float32, a < -708 in
     float64) are returned as 0.0: subnormal numbers send every later product down a slow
-    path (``npae.nn.elementwise`` says why). One Numba pass after NumPy's exp, with a NumPy
-    twin (``npae.nn.elementwise.sigmoid_ref``).
+    path (``npae.nn.elementwise_kernels`` says why). One Numba pass after NumPy's exp, with a NumPy
+    twin (``npae.nn.elementwise_kernels.sigmoid_numpy``).
     """
     a = np.asarray(a)
     if a.dtype.kind != "f":
         a = a.astype(np.float64)
     if a.ndim == 0:
         return sigmoid(a[None])[0]
-    return _sigmoid(a)  # one Numba pass after NumPy's exp (npae.nn.elementwise, with twin)
+    return _sigmoid(a)  # one Numba pass after NumPy's exp (npae.nn.elementwise_kernels, with twin)
 
 
 class Sigmoid(Layer):

@@ -9,7 +9,7 @@ can hold a layer next to ``torch.nn`` and compare shapes or load weights (NCHW t
 
 (kH, kW: the ``kernel_size``; s the stride, p the padding, d the dilation; widths alike.)
 
-The maths (equations (1)-(5)) and the fast loops live in ``npae.nn.kernels``; this module
+The maths (equations (1)-(5)) and the fast loops live in ``npae.nn.conv_kernels``; this module
 holds the shape logic, the checks and the layer contract of ``npae.nn.base`` (``forward``
 caches what ``backward`` needs; ``backward`` returns dL/dx and *adds* into ``grads``).
 
@@ -17,7 +17,7 @@ The transposed convolution is the adjoint of the convolution: ConvTranspose2d's 
 Conv2d's input gradient (2), and its input gradient is Conv2d's forward (1), with the same
 weight array read as W^T. Nothing new is needed -- it is the tied-weight W* = W^T idea again.
 
-Outputs are NCHW-shaped arrays whose memory is ordered batch-last (see ``npae.nn.kernels``);
+Outputs are NCHW-shaped arrays whose memory is ordered batch-last (see ``npae.nn.conv_kernels``);
 they index, broadcast and compute like any array. ``np.ascontiguousarray`` gives a
 C-ordered copy if some other code needs one.
 
@@ -32,7 +32,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_param
-from . import kernels
+from . import conv_kernels as kernels
 from .base import Layer
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "set_dtype"]
@@ -168,7 +168,7 @@ class _ConvNd(_Spatial):
 
 
 class Conv2d(_ConvNd):
-    """y = b + W * x (cross-correlation, equation (1) of ``npae.nn.kernels``).
+    """y = b + W * x (cross-correlation, equation (1) of ``npae.nn.conv_kernels``).
 
     Parameters: ``W`` (out_channels, in_channels, kH, kW) and ``b`` (out_channels,), both
     drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels kH kW, as PyTorch.
@@ -209,7 +209,7 @@ class Conv2d(_ConvNd):
 
 
 class ConvTranspose2d(_ConvNd):
-    """y = b + W^T x: the adjoint of Conv2d (equation (2) of ``npae.nn.kernels``) plus a bias.
+    """y = b + W^T x: the adjoint of Conv2d (equation (2) of ``npae.nn.conv_kernels``) plus a bias.
 
     Parameters: ``W`` (in_channels, out_channels, kH, kW) -- PyTorch's layout, which is the
     layout of the Conv2d (out_channels -> in_channels) whose adjoint this is -- and ``b``
@@ -265,7 +265,7 @@ class ConvTranspose2d(_ConvNd):
 
 
 class MaxPool2d(_Spatial):
-    """y = the maximum of each kH x kW window (equation (4) of ``npae.nn.kernels``).
+    """y = the maximum of each kH x kW window (equation (4) of ``npae.nn.conv_kernels``).
 
     ``stride`` defaults to ``kernel_size`` (PyTorch's default); ``padding`` counts as -inf,
     never as 0, and must be at most half the kernel (PyTorch's rule), so every window holds

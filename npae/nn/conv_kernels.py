@@ -41,44 +41,42 @@ NCHW-shaped views of batch-last buffers; element-wise layers (ReLU, Tanh) keep t
 so the next kernel reads them without a copy. An input in ordinary C order is copied into
 batch-last order once.
 
-Threads split output rows (prange over channel x row); each output element is written by
-one thread in a fixed order, and each entry of (3) is one thread's dot product (vectorised
-by LLVM under the 'reassoc' licence, in an order fixed at compile time), so results are
-bit-identical run to run and independent of the number of threads.
+Threads split output rows: each kernel computes the rows [r0, r1) of its output (channel x
+row), and ``_split`` cuts the rows into one contiguous range per thread (``get_num_threads``)
+and runs the ranges at once in Python threads, the kernels releasing the GIL (``nogil``).
+Each output element is written by one thread in a fixed order, and each entry of (3) is one
+thread's dot product (vectorised by LLVM under the 'reassoc' licence, in an order fixed at
+compile time), so results are bit-identical run to run and independent of the number of
+threads. Why not Numba's ``parallel=True``: it makes every kernel far longer to compile (a
+student's first fit waits on it), and its workers spin while they wait, which a shared
+machine punishes.
 
-The valid kernel offsets of each output row/column are tabulated once per call
-(``_forward_taps``, ``_adjoint_taps``, ``_offset_taps``), so no division or bounds test sits
-in the inner loops.
+Compile time is kept small in other ways too: one kernel (``_gather``) serves both (1) and
+(2); the tap tables are made in NumPy, not compiled; pooling runs on one thread. The valid
+kernel offsets of each output row/column are tabulated once per shape (``_forward_taps``,
+``_adjoint_taps``, ``_offset_taps``), so no division or bounds test sits in the inner
+loops.
 
-Measured on the project's 2-core machine (shared with other jobs, so +-30 %), float32, batch
-128, one thread, best of 15, milliseconds for forward / input gradient / weight gradient of
-each layer of the lecture's net:
-
-  layer (as a convolution)           npae (batch-last)      direct NCHW loops     im2col + BLAS
-  Conv2d(1, 16, 3, s3, p1)           0.25 / 0.21 / 0.25     0.75 / 7.69 / 0.62    0.41 / 0.47 / 0.48
-  Conv2d(16, 8, 3, s2, p1)           0.07 / 0.06 / 0.08     0.31 / 0.42 / 0.25    0.33 / 0.32 / 0.37
-  ConvTranspose2d(8, 16, 3, s2)      0.06 / 0.05 / 0.06     0.22 / 0.31 / 0.23    0.16 / 0.17 / 0.15
-  ConvTranspose2d(16, 8, 5, s3, p1)  0.78 / 0.63 / 0.91     2.16 / 9.98 / 2.24    1.11 / 1.06 / 1.13
-  ConvTranspose2d(8, 1, 2, s2, p1)   0.11 / 0.08 / 0.10     0.85 / 1.81 / 0.63    0.55 / 0.57 / 0.54
-
-("direct NCHW": the same loops on C-ordered NCHW arrays with the channel axis innermost;
-"im2col": Numba im2col/col2im and OpenBLAS sgemm. For a ConvTranspose2d the columns are those
-of the Conv2d it is the adjoint of, so its forward is the middle figure.) The batch-last
-direct loops are the fastest for every layer, by 1.4-10x, so they are the only algorithm here.
-Reproduce with ``python benchmarks/bench_conv.py --algorithms``.
+The batch-last direct loops beat both alternatives -- the same loops on C-ordered NCHW arrays
+with the channel axis innermost, and im2col/col2im with BLAS products -- on every layer of
+the lecture's net, in float32 at batch 128, so they are the only algorithm here
+(``python benchmarks/bench_conv.py --algorithms`` compares the three).
 """
 from __future__ import annotations
 
-import numba
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+
+from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
     "maxpool2d_forward", "maxpool2d_backward",
-    "conv2d_forward_ref", "conv2d_backward_input_ref", "conv2d_backward_weight_ref",
-    "maxpool2d_forward_ref", "maxpool2d_backward_ref",
+    "conv2d_forward_numpy", "conv2d_backward_input_numpy", "conv2d_backward_weight_numpy",
+    "maxpool2d_forward_numpy", "maxpool2d_backward_numpy",
 ]
 
 
@@ -98,148 +96,114 @@ def batch_last(a):
 
 
 # ------------------------------------------------------------------------------------------
+# Tap tables, made once per shape in NumPy (not kernels: one fewer thing to compile)
+# ------------------------------------------------------------------------------------------
+
+def _tap_grid(n_out, n_in, kernel_size, s, pad, d):
+    """h = p s + i d - pad for every output index p (rows) and offset i (columns), and
+    whether it falls inside [0, n_in)."""
+    h = np.arange(n_out)[:, None] * s + np.arange(kernel_size)[None, :] * d - pad
+    return h, (h >= 0) & (h < n_in)
+
+
+def _table(groups, width):
+    """Rows of (first, second) pairs, left-aligned in two (len(groups), width) int64 tables,
+    and the count per row; read-only, as they are cached and shared."""
+    first = np.zeros((len(groups), width), np.int64)
+    second = np.zeros((len(groups), width), np.int64)
+    count = np.zeros(len(groups), np.int64)
+    for r, (u, v) in enumerate(groups):
+        first[r, :len(u)], second[r, :len(v)], count[r] = u, v, len(u)
+    for t in (first, second, count):
+        t.flags.writeable = False
+    return first, second, count
+
+
+@functools.lru_cache(maxsize=512)
+def _forward_taps(n_out, n_in, kernel_size, s, pad, d):
+    """For each output index p: the offsets i and input indices h = p s + i d - pad in range
+    (i increasing)."""
+    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
+    i = np.arange(kernel_size)
+    return _table([(i[ok[p]], h[p, ok[p]]) for p in range(n_out)], kernel_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _adjoint_taps(n_in, n_out, kernel_size, s, pad, d):
+    """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out
+    (p increasing, then i)."""
+    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
+    p, i = np.nonzero(ok)             # row-major: p increasing, then i
+    hv = h[p, i]
+    return _table([(i[hv == t], p[hv == t]) for t in range(n_in)], kernel_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _offset_taps(n_out, n_in, kernel_size, s, pad, d):
+    """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
+    that it pairs (those with 0 <= h < n_in; p increasing)."""
+    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
+    p = np.arange(n_out)
+    return _table([(p[ok[:, i]], h[ok[:, i], i]) for i in range(kernel_size)], n_out)
+
+
+# ------------------------------------------------------------------------------------------
 # Numba kernels on batch-last arrays: x_ is (C, H, W, N), g_ is (O, Ho, Wo, N).
 # ------------------------------------------------------------------------------------------
 
-@njit(cache=True)
-def _forward_taps(n_out, n_in, kernel_size, s, pad, d):
-    """For each output index p: the offsets i and input indices h = p s + i d - pad in range."""
-    ti = np.zeros((n_out, kernel_size), np.int64)
-    th = np.zeros((n_out, kernel_size), np.int64)
-    nt = np.zeros(n_out, np.int64)
-    for p in range(n_out):
-        for i in range(kernel_size):
-            h = p * s + i * d - pad
-            if 0 <= h < n_in:
-                ti[p, nt[p]] = i
-                th[p, nt[p]] = h
-                nt[p] += 1
-    return ti, th, nt
+@njit(cache=True, nogil=True)
+def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
+    """out_[a,p,q,:] = b[a] + sum over the taps (i, s) of p and (j, t) of q, and over k, of
+    Wk[a,k,i,j] src_[k,s,t,:].
 
-
-@njit(cache=True)
-def _adjoint_taps(n_in, n_out, kernel_size, s, pad, d):
-    """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out."""
-    ti = np.zeros((n_in, kernel_size), np.int64)
-    tp = np.zeros((n_in, kernel_size), np.int64)
-    nt = np.zeros(n_in, np.int64)
-    for p in range(n_out):
-        for i in range(kernel_size):
-            h = p * s + i * d - pad
-            if 0 <= h < n_in:
-                ti[h, nt[h]] = i
-                tp[h, nt[h]] = p
-                nt[h] += 1
-    return ti, tp, nt
-
-
-@njit(cache=True, parallel=True)
-def _conv2d_forward(x_, W, b, sh, sw, ph, pw, dh, dw, Ho, Wo):
-    """(1) on batch-last arrays: y_[o,p,q,:] = b[o] + sum W[o,c,i,j] x_[c,h,w,:]."""
-    C, H, Wd, N = x_.shape
-    O, _, kh, kw = W.shape
-    ti, th, nti = _forward_taps(Ho, H, kh, sh, ph, dh)
-    tj, tw, ntj = _forward_taps(Wo, Wd, kw, sw, pw, dw)
-    has_b = b.shape[0] == O
-    y_ = np.empty((O, Ho, Wo, N), dtype=x_.dtype)
-    for r in prange(O * Ho):
-        o, p = r // Ho, r % Ho
-        acc = np.empty(N, dtype=x_.dtype)
+    (1) is this with src_ = x_, Wk = W and the forward taps; (2) is it with src_ = g_,
+    Wk = W transposed to (C, O, kH, kW) and the adjoint taps, so one kernel (one compile)
+    serves both. ``b`` is empty for no bias. Writes the rows r = a Ho + p in [r0, r1) of
+    out_ (A, Ho, Wo, N)."""
+    K, _, _, N = src_.shape
+    A = Wk.shape[0]
+    Ho, Wo = out_.shape[1], out_.shape[2]
+    has_b = b.shape[0] == A
+    for r in range(r0, r1):
+        a, p = r // Ho, r % Ho
+        acc = np.empty(N, dtype=src_.dtype)
         for q in range(Wo):
-            b0 = b[o] if has_b else 0.0
+            b0 = b[a] if has_b else 0.0
             for n in range(N):
                 acc[n] = b0
-            for a in range(nti[p]):
-                i, h = ti[p, a], th[p, a]
-                for e in range(ntj[q]):
-                    j, w = tj[q, e], tw[q, e]
-                    c = 0
-                    while c + 4 <= C:  # four channels per pass: one load/store of acc, not four
-                        w0, w1, w2, w3 = W[o, c, i, j], W[o, c + 1, i, j], W[o, c + 2, i, j], \
-                            W[o, c + 3, i, j]
+            for e1 in range(nti[p]):
+                i, s = ti[p, e1], ts[p, e1]
+                for e2 in range(ntj[q]):
+                    j, t = tj[q, e2], tt[q, e2]
+                    k = 0
+                    while k + 4 <= K:  # four channels per pass: one load/store of acc, not four
+                        w0, w1, w2, w3 = Wk[a, k, i, j], Wk[a, k + 1, i, j], \
+                            Wk[a, k + 2, i, j], Wk[a, k + 3, i, j]
                         for n in range(N):
-                            acc[n] += (w0 * x_[c, h, w, n] + w1 * x_[c + 1, h, w, n]
-                                       + w2 * x_[c + 2, h, w, n] + w3 * x_[c + 3, h, w, n])
-                        c += 4
-                    for c in range(c, C):
-                        wv = W[o, c, i, j]
+                            acc[n] += (w0 * src_[k, s, t, n] + w1 * src_[k + 1, s, t, n]
+                                       + w2 * src_[k + 2, s, t, n] + w3 * src_[k + 3, s, t, n])
+                        k += 4
+                    for k in range(k, K):
+                        wv = Wk[a, k, i, j]
                         for n in range(N):
-                            acc[n] += wv * x_[c, h, w, n]
+                            acc[n] += wv * src_[k, s, t, n]
             for n in range(N):
-                y_[o, p, q, n] = acc[n]
-    return y_
-
-
-@njit(cache=True, parallel=True)
-def _conv2d_backward_input(g_, W, b, sh, sw, ph, pw, dh, dw, H, Wd):
-    """(2) on batch-last arrays, as a gather: each dx_[c,h,w,:] sums the (i, p), (j, q) pairs
-    that read position (h, w), so no two threads write the same entry. ``b`` (C,) is added
-    for ConvTranspose2d's forward pass; Conv2d's input gradient passes an empty array."""
-    O, Ho, Wo, N = g_.shape
-    _, C, kh, kw = W.shape
-    ti, tp, nti = _adjoint_taps(H, Ho, kh, sh, ph, dh)
-    tj, tq, ntj = _adjoint_taps(Wd, Wo, kw, sw, pw, dw)
-    has_b = b.shape[0] == C
-    dx_ = np.empty((C, H, Wd, N), dtype=g_.dtype)
-    for r in prange(C * H):
-        c, h = r // H, r % H
-        acc = np.empty(N, dtype=g_.dtype)
-        for w in range(Wd):
-            b0 = b[c] if has_b else 0.0
-            for n in range(N):
-                acc[n] = b0
-            for a in range(nti[h]):
-                i, p = ti[h, a], tp[h, a]
-                for e in range(ntj[w]):
-                    j, q = tj[w, e], tq[w, e]
-                    o = 0
-                    while o + 4 <= O:  # four channels per pass: one load/store of acc, not four
-                        w0, w1, w2, w3 = W[o, c, i, j], W[o + 1, c, i, j], W[o + 2, c, i, j], \
-                            W[o + 3, c, i, j]
-                        for n in range(N):
-                            acc[n] += (w0 * g_[o, p, q, n] + w1 * g_[o + 1, p, q, n]
-                                       + w2 * g_[o + 2, p, q, n] + w3 * g_[o + 3, p, q, n])
-                        o += 4
-                    for o in range(o, O):
-                        wv = W[o, c, i, j]
-                        for n in range(N):
-                            acc[n] += wv * g_[o, p, q, n]
-            for n in range(N):
-                dx_[c, h, w, n] = acc[n]
-    return dx_
-
-
-@njit(cache=True)
-def _offset_taps(n_out, n_in, kernel_size, s, pad, d):
-    """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
-    that it pairs (those with 0 <= h < n_in)."""
-    tp = np.zeros((kernel_size, n_out), np.int64)
-    th = np.zeros((kernel_size, n_out), np.int64)
-    nt = np.zeros(kernel_size, np.int64)
-    for i in range(kernel_size):
-        for p in range(n_out):
-            h = p * s + i * d - pad
-            if 0 <= h < n_in:
-                tp[i, nt[i]] = p
-                th[i, nt[i]] = h
-                nt[i] += 1
-    return tp, th, nt
+                out_[a, p, q, n] = acc[n]
 
 
 # 'reassoc' lets LLVM keep several partial sums of the dot product in vector registers (a
 # fixed order, decided at compile time: still deterministic); no other fast-math licence.
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def _conv2d_backward_weight(x_, g_, kh, kw, sh, sw, ph, pw, dh, dw):
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _conv2d_backward_weight(x_, g_, tp, th, ntp, tq, tw, ntq, dW, r0, r1):
     """(3) on batch-last arrays: each weight entry is one thread's dot product of the
-    g_[o, p, q, :] and x_[c, h, w, :] rows over all (p, q) its offset pairs."""
+    g_[o, p, q, :] and x_[c, h, w, :] rows over all (p, q) its offset pairs (the offset
+    taps of i and j). Writes dW (O, C, kH, kW) for the rows r = o nb + c // 4 in [r0, r1),
+    nb = ceil(C / 4)."""
     C, H, Wd, N = x_.shape
-    O, Ho, Wo = g_.shape[0], g_.shape[1], g_.shape[2]
-    tp, th, ntp = _offset_taps(Ho, H, kh, sh, ph, dh)
-    tq, tw, ntq = _offset_taps(Wo, Wd, kw, sw, pw, dw)
-    dW = np.empty((O, C, kh, kw), dtype=x_.dtype)
+    kh, kw = ntp.shape[0], ntq.shape[0]
     zero = np.zeros(1, dtype=x_.dtype)[0]  # accumulate in the data's dtype, like PyTorch
     nb = (C + 3) // 4  # blocks of four input channels share each load of a g row
-    for r in prange(O * nb):
+    for r in range(r0, r1):
         o, c0 = r // nb, (r % nb) * 4
         for i in range(kh):
             for j in range(kw):
@@ -267,10 +231,9 @@ def _conv2d_backward_weight(x_, g_, kh, kw, sh, sw, ph, pw, dh, dw):
                                 for n in range(N):
                                     acc += g_[o, p, q, n] * x_[c, h, w, n]
                         dW[o, c, i, j] = acc
-    return dW
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
     """(4) on batch-last arrays; the arg-max is the flat index h W + w (int32).
 
@@ -279,7 +242,7 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
     C, H, Wd, N = x_.shape
     y_ = np.empty((C, Ho, Wo, N), dtype=x_.dtype)
     arg_ = np.empty((C, Ho, Wo, N), dtype=np.int32)
-    for r in prange(C * Ho):
+    for r in range(C * Ho):
         c, p = r // Ho, r % Ho
         for q in range(Wo):
             first = True
@@ -309,12 +272,12 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
     return y_, arg_
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _maxpool2d_backward(g_, arg_, H, Wd):
     """(5) on batch-last arrays: dx_[c, a, n] += g_[c, p, q, n] with a = arg_[c, p, q, n]."""
     C, Ho, Wo, N = g_.shape
     dx_ = np.zeros((C, H * Wd, N), dtype=g_.dtype)
-    for c in prange(C):
+    for c in range(C):
         for p in range(Ho):
             for q in range(Wo):
                 for n in range(N):
@@ -324,24 +287,44 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
 
 # ------------------------------------------------------------------------------------------
 # Public kernels: NCHW-shaped in and out (memory batch-last, see above). The arguments
-# mirror the twins so the tests can hold one to the other.
+# mirror the twins so the tests can hold one to the other; with Numba off (``npae._numba``)
+# each calls its twin.
 # ------------------------------------------------------------------------------------------
 
-#: Below this many multiply-adds (or compared entries) a call runs on one thread: waking the
-#: other threads costs more than the work, badly so when other jobs share the cores. The
-#: result is the same either way (see the determinism note above).
+#: Below this many multiply-adds a call runs on one thread: handing work to the other
+#: threads costs more than the work, badly so when other jobs share the cores. The result is
+#: the same either way (see the determinism note above).
 SMALL_WORK = 1 << 16
 
 
-def _run(kernel, work, *args):
-    threads = numba.get_num_threads()
-    if work >= SMALL_WORK or threads == 1:
-        return kernel(*args)
-    numba.set_num_threads(1)
+_pool = None
+
+
+def _workers(n):
+    """A pool of at least n threads, made on first use and kept (threads are cheap to keep
+    and slow to start)."""
+    global _pool
+    if _pool is None or _pool._max_workers < n:
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="npae-conv")
+    return _pool
+
+
+def _split(kernel, work, rows, out, *args):
+    """kernel(*args, out, r0, r1) over the rows [0, rows), cut into one contiguous range per
+    thread; the calling thread takes the first range. Returns out."""
+    threads = min(get_num_threads(), rows) if work >= SMALL_WORK else 1
+    if threads <= 1:
+        kernel(*args, out, 0, rows)
+        return out
+    cuts = [rows * t // threads for t in range(threads + 1)]
+    pool = _workers(threads - 1)
+    jobs = [pool.submit(kernel, *args, out, cuts[t], cuts[t + 1]) for t in range(1, threads)]
     try:
-        return kernel(*args)
+        kernel(*args, out, cuts[0], cuts[1])
     finally:
-        numba.set_num_threads(threads)
+        for job in jobs:
+            job.result()
+    return out
 
 
 def _bias(b, n, dtype):
@@ -355,46 +338,74 @@ def _macs(x_or_g, W, out_hw):
 
 def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
     """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None."""
+    if not NUMBA_ENABLED:
+        return conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw)
     x_ = batch_last(x)
     W = np.ascontiguousarray(W, dtype=x_.dtype)
-    y_ = _run(_conv2d_forward, _macs(x, W, out_hw), x_, W, _bias(b, W.shape[0], x_.dtype),
-              stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
-              out_hw[0], out_hw[1])
+    (_, _, H, Wd), (kh, kw) = x.shape, W.shape[2:]
+    O, N = W.shape[0], x.shape[0]
+    y_ = np.empty((O, out_hw[0], out_hw[1], N), dtype=x_.dtype)
+    _split(_gather, _macs(x, W, out_hw), O * out_hw[0], y_, x_, W, _bias(b, O, x_.dtype),
+           *_forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
+           *_forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]))
     return y_.transpose(3, 0, 1, 2)
 
 
 def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
     """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None."""
+    if not NUMBA_ENABLED:
+        return conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw)
     g_ = batch_last(g)
-    W = np.ascontiguousarray(W, dtype=g_.dtype)
-    dx_ = _run(_conv2d_backward_input, _macs(g, W, g.shape[2:]), g_, W,
-               _bias(b, W.shape[1], g_.dtype), stride[0], stride[1], padding[0], padding[1],
-               dilation[0], dilation[1], in_hw[0], in_hw[1])
+    Wt = np.ascontiguousarray(W.transpose(1, 0, 2, 3), dtype=g_.dtype)   # (C, O, kH, kW)
+    (_, _, Ho, Wo), (kh, kw) = g.shape, W.shape[2:]
+    C, N = W.shape[1], g.shape[0]
+    dx_ = np.empty((C, in_hw[0], in_hw[1], N), dtype=g_.dtype)
+    _split(_gather, _macs(g, W, g.shape[2:]), C * in_hw[0], dx_, g_, Wt,
+           _bias(b, C, g_.dtype),
+           *_adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
+           *_adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]))
     return dx_.transpose(3, 0, 1, 2)
 
 
 def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
     """(3): dL/dW (O, C, kH, kW) for x (N, C, H, W) and g (N, O, Ho, Wo)."""
+    if not NUMBA_ENABLED:
+        return conv2d_backward_weight_numpy(x, g, kernel, stride, padding, dilation)
     x_ = batch_last(x)
     g_ = batch_last(g).astype(x_.dtype, copy=False)
     work = g.shape[0] * g.shape[1] * g.shape[2] * g.shape[3] * x.shape[1] * kernel[0] * kernel[1]
-    return _run(_conv2d_backward_weight, work, x_, g_, kernel[0], kernel[1], stride[0],
-                stride[1], padding[0], padding[1], dilation[0], dilation[1])
+    (H, Wd), (Ho, Wo) = x.shape[2:], g.shape[2:]
+    O, C = g.shape[1], x.shape[1]
+    dW = np.empty((O, C) + tuple(kernel), dtype=x_.dtype)
+    return _split(_conv2d_backward_weight, work, O * ((C + 3) // 4), dW, x_, g_,
+                  *_offset_taps(Ho, H, kernel[0], stride[0], padding[0], dilation[0]),
+                  *_offset_taps(Wo, Wd, kernel[1], stride[1], padding[1], dilation[1]))
 
 
 def maxpool2d_forward(x, kernel, stride, padding, out_hw):
     """(4): y (N, C, Ho, Wo) and the arg-max a (flat index h W + w into each H x W image)."""
-    work = x.shape[0] * x.shape[1] * out_hw[0] * out_hw[1] * kernel[0] * kernel[1]
-    y_, arg_ = _run(_maxpool2d_forward, work, batch_last(x), kernel[0], kernel[1], stride[0],
-                    stride[1], padding[0], padding[1], out_hw[0], out_hw[1])
+    args = (batch_last(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+            out_hw[0], out_hw[1]) if NUMBA_ENABLED else ()
+    if not _deferred_pool_forward.ready(*args):
+        return maxpool2d_forward_numpy(x, kernel, stride, padding, out_hw)
+    y_, arg_ = _maxpool2d_forward(*args)
     return y_.transpose(3, 0, 1, 2), arg_.transpose(3, 0, 1, 2)
 
 
 def maxpool2d_backward(g, arg, in_hw):
     """(5): dL/dx (N, C, H, W), each g entry added at its arg-max."""
-    g_ = batch_last(g)
-    dx_ = _run(_maxpool2d_backward, g.size, g_, batch_last(arg), in_hw[0], in_hw[1])
-    return dx_.transpose(3, 0, 1, 2)
+    args = (batch_last(g), batch_last(arg), in_hw[0], in_hw[1]) if NUMBA_ENABLED else ()
+    if not _deferred_pool_backward.ready(*args):
+        return maxpool2d_backward_numpy(g, arg, in_hw)
+    return _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
+
+
+#: Pooling's twins give the kernels' bits (a maximum and its first position are exact, and
+#: (5) adds the same numbers in the same order), so a run's first calls take the twins and the
+#: kernels compile later, in the background (``npae._numba.Deferred``): a first fit on a few
+#: batches does not wait for them. One batch of a net calls each about twice.
+_deferred_pool_forward = Deferred(_maxpool2d_forward, after=8)
+_deferred_pool_backward = Deferred(_maxpool2d_backward, after=8)
 
 
 # ------------------------------------------------------------------------------------------
@@ -419,7 +430,7 @@ def _pad(a, kernel, stride, padding, dilation, out_hw, fill=0.0):
     return out
 
 
-def conv2d_forward_ref(x, W, b, stride, padding, dilation, out_hw):
+def conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw):
     """(1): y = sum over offsets (i, j) of W[:, :, i, j] applied to the shifted input."""
     kernel = W.shape[2:]
     x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
@@ -433,7 +444,7 @@ def conv2d_forward_ref(x, W, b, stride, padding, dilation, out_hw):
     return y
 
 
-def conv2d_backward_input_ref(g, W, b, stride, padding, dilation, in_hw):
+def conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw):
     """(2): each offset (i, j) sends W[:, :, i, j]^T g back to the positions it read."""
     N, _, Ho, Wo = g.shape
     kernel = W.shape[2:]
@@ -451,7 +462,7 @@ def conv2d_backward_input_ref(g, W, b, stride, padding, dilation, in_hw):
     return dx
 
 
-def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
+def conv2d_backward_weight_numpy(x, g, kernel, stride, padding, dilation):
     """(3): dW[:, :, i, j] = sum over n, p, q of g times the input slice offset (i, j) read."""
     out_hw = g.shape[2:]
     x_pad = _pad(x, kernel, stride, padding, dilation, out_hw)
@@ -468,7 +479,7 @@ def conv2d_backward_weight_ref(x, g, kernel, stride, padding, dilation):
     return dW
 
 
-def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
+def maxpool2d_forward_numpy(x, kernel, stride, padding, out_hw):
     """(4): stack the kH*kW shifted views in row-major order; the first position holding
     the window's maximum wins (a NaN is the maximum). Padded positions never win, not even
     against an input of -inf: they are marked invalid, not compared."""
@@ -486,10 +497,10 @@ def maxpool2d_forward_ref(x, kernel, stride, padding, out_hw):
     i, j = np.divmod(best, kernel[1])
     h = np.arange(out_hw[0])[:, None] * stride[0] + i - padding[0]
     w = np.arange(out_hw[1])[None, :] * stride[1] + j - padding[1]
-    return y, h * Wd + w
+    return y, (h * Wd + w).astype(np.int32)   # the kernel's index type
 
 
-def maxpool2d_backward_ref(g, arg, in_hw):
+def maxpool2d_backward_numpy(g, arg, in_hw):
     """(5): np.add.at adds every g[n,c,p,q] into dx at its arg-max (repeats accumulate)."""
     N, C = g.shape[:2]
     dx = np.zeros((N, C, in_hw[0] * in_hw[1]), dtype=g.dtype)

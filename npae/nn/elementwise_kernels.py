@@ -35,7 +35,8 @@ rounding of any quantity it meets.
 Each kernel does the twin's operations in the same order and dtype, so x̂, h and gradients
 are equal to the last bit; only the loss value's summation order differs (~1e-7 relative in
 float32, ~1e-15 in float64). The kernels take flat views of C-contiguous arrays of one float
-dtype; anything else (views with strides, mixed dtypes) goes to the twin.
+dtype; anything else (views with strides, mixed dtypes) goes to the twin, and so does
+every call when Numba is off (``npae._numba``).
 
 ``python benchmarks/bench_autoencoder.py --kernels`` times each kernel next to its twin at
 the benchmark's sizes.
@@ -45,14 +46,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-__all__ = ["sigmoid", "sigmoid_ref", "sigmoid_backward", "sigmoid_backward_ref",
-           "cross_entropy_logits", "cross_entropy_logits_ref"]
+from .._numba import NUMBA_ENABLED, njit
+
+__all__ = ["sigmoid", "sigmoid_numpy", "sigmoid_backward", "sigmoid_backward_numpy",
+           "cross_entropy_logits", "cross_entropy_logits_numpy"]
 
 
 def _flat(*arrays):
-    """1-D views of the arrays if the kernels can take them (same float dtype, C order)."""
+    """1-D views of the arrays if the kernels can take them (Numba on, same float dtype,
+    C order); None sends the call to the twin."""
+    if not NUMBA_ENABLED:
+        return None
     dtype = arrays[0].dtype
     if dtype not in (np.float32, np.float64) or arrays[0].size == 0:
         return None
@@ -84,7 +89,7 @@ def _flush_subnormal(v):
 
 # -- (1) the sigmoid ---------------------------------------------------------------------------
 
-def sigmoid_ref(a):
+def sigmoid_numpy(a):
     """(1) in NumPy: exp(min(a, 0)) / (1 + exp(-|a|)) for a float array ``a``; a new array,
     subnormal values flushed to 0."""
     num = np.minimum(a, 0.0, dtype=a.dtype)
@@ -108,9 +113,9 @@ def _sigmoid_kernel(a, e, one, tiny):
 
 
 def sigmoid(a):
-    """(1) for a float array: the kernel on contiguous arrays, else ``sigmoid_ref``."""
+    """(1) for a float array: the kernel on contiguous arrays, else ``sigmoid_numpy``."""
     if _flat(a) is None:
-        return sigmoid_ref(a)
+        return sigmoid_numpy(a)
     e = _exp_minus_abs(a)  # C-contiguous like a: NumPy keeps the input's layout
     _sigmoid_kernel(a.reshape(-1), e.reshape(-1), *_one_tiny(a.dtype))
     return e
@@ -123,7 +128,7 @@ def _one_tiny(dtype):
 
 # -- sigm'(a) = h (1 - h) ----------------------------------------------------------------------
 
-def sigmoid_backward_ref(dout, h):
+def sigmoid_backward_numpy(dout, h):
     """dL/da = dout * h * (1 - h), with h = sigm(a) cached by the forward pass (subnormal
     values flushed to 0)."""
     return _flush_subnormal(dout * h * (1.0 - h))
@@ -139,18 +144,18 @@ def _sigmoid_backward_kernel(dout, h, out, one, tiny):
 
 
 def sigmoid_backward(dout, h):
-    """``sigmoid_backward_ref`` in one pass (no temporaries) where the kernel can run."""
+    """``sigmoid_backward_numpy`` in one pass (no temporaries) where the kernel can run."""
     out = np.empty_like(h)
     flat = _flat(h, dout, out)
     if flat is None:
-        return sigmoid_backward_ref(dout, h)
+        return sigmoid_backward_numpy(dout, h)
     _sigmoid_backward_kernel(flat[1], flat[0], flat[2], *_one_tiny(h.dtype))
     return out
 
 
 # -- (3), (4): cross-entropy from the logits ---------------------------------------------------
 
-def cross_entropy_logits_ref(a_hat, X, need_grad=True):
+def cross_entropy_logits_numpy(a_hat, X, need_grad=True):
     """(3) and (4) in NumPy: returns (L, ∇_â L or None); the twin of the fused kernel.
 
     x̂ = sigm(â) is computed once and shared; the softplus of (3) is taken from it,
@@ -160,7 +165,7 @@ def cross_entropy_logits_ref(a_hat, X, need_grad=True):
     stable because max(x̂, 1 - x̂) lies in [1/2, 1].
     """
     n = a_hat.shape[0]
-    x_hat = sigmoid_ref(a_hat)
+    x_hat = sigmoid_numpy(a_hat)
     s = np.maximum(x_hat, 1.0 - x_hat)
     np.log(s, out=s)
     # max(â, 0) - x â per entry, as the kernel sums it: two separate sums would cancel
@@ -218,7 +223,7 @@ def cross_entropy_logits(a_hat, X, need_grad=True):
     points; the training loop would otherwise repeat the checks on every mini-batch).
     """
     if _flat(a_hat, X) is None:
-        return cross_entropy_logits_ref(a_hat, X, need_grad)
+        return cross_entropy_logits_numpy(a_hat, X, need_grad)
     e = _exp_minus_abs(a_hat)
     g = np.empty_like(a_hat) if need_grad else e  # (not written to without need_grad)
     flat = [a.reshape(-1) for a in (a_hat, X, e, g)]
