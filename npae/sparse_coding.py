@@ -100,7 +100,7 @@ from ._validation import as_float_array, check_param
 from .sparse_coding_kernels import (_PATH_RATIO, _PATH_TOL, _PIVOT_TOL, _ROUNDING,
                                     _STABLE_SWEEPS, _cd_kernel, _fista_kernel, _sweeps_left)
 
-__all__ = ["sparse_encode", "soft_threshold"]
+__all__ = ["sparse_encode", "soft_threshold", "gram_problem", "solve_gram"]
 
 
 def soft_threshold(v, t):
@@ -330,7 +330,7 @@ def _cd_numpy(H, C, sq, Z0, lam, mu, tol, max_iter):
 # The public entry
 # --------------------------------------------------------------------------------------------
 
-def _gram_problem(X, D, h):
+def gram_problem(X, D, h):
     """H, C, sq of the Gram form (2) for a batch:
     H = D^T D (+ I), C = X D (+ h), sq = ||x||^2 (+ ||h||^2), the (+) with the encoder term."""
     H = D.T @ D
@@ -343,7 +343,7 @@ def _gram_problem(X, D, h):
     return H, C, sq
 
 
-def _solve_gram(H, C, sq, Z0, lam, solver, tol, max_iter, backend):
+def solve_gram(H, C, sq, Z0, lam, solver, tol, max_iter, backend):
     # finite inputs can still overflow here (atoms or samples near 1e154 square to inf);
     # the solvers assume finite numbers, so say so instead of returning garbage
     for name, v in (("D^T D", H), ("D^T x (+ h)", C), ("||x||^2 (+ ||h||^2)", sq)):
@@ -410,7 +410,7 @@ def sparse_encode(X, D, lam, h=None, *, Z0=None, solver="cd", tol=1e-6, max_iter
         Z0 = as_float_array(Z0, "Z0", ndim=2, dtype=np.float64)
         if Z0.shape != (n, m):
             raise ValueError(f"Z0 has shape {Z0.shape}, expected (n_samples, n_atoms) = {(n, m)}")
-    H, C, sq = _gram_problem(X, D, h)
-    Z, n_iter = _solve_gram(H, C, sq, Z0, float(lam), solver, tol, max_iter, backend)
+    H, C, sq = gram_problem(X, D, h)
+    Z, n_iter = solve_gram(H, C, sq, Z0, float(lam), solver, tol, max_iter, backend)
     return (Z, n_iter) if return_n_iter else Z
 
