@@ -178,7 +178,7 @@ def read_npae_file(path, what, *, finite=("param/", "optim/", "attr/", "est/")):
 
     Anything damaged is a ``FileFormatError`` naming the file: a directory, another kind of
     file, a truncated archive (``BadZipFile``, ``EOFError``), a header that is not JSON, an
-    array that is complex, a string or an object (npae writes real numbers only), or a float
+    array that is complex or an object (or, for weights, a string), or a float
     array whose name starts with one of ``finite`` holding NaN or inf. ``None`` for the
     header: a file written before headers (npae 0.1 checkpoints).
     """
@@ -191,15 +191,18 @@ def read_npae_file(path, what, *, finite=("param/", "optim/", "attr/", "est/")):
             if raw.shape != () or raw.dtype.kind != "U":
                 raise ValueError(f"a {raw.dtype} array of shape {raw.shape}, not a string")
             header = json.loads(str(raw))
-            if not isinstance(header, dict):
-                raise ValueError(f"a JSON {type(header).__name__}, not an object")
         except ValueError as exc:
-            raise FileFormatError(f"{path!r} is damaged: its npae header is not a JSON object "
+            raise FileFormatError(f"{path!r} is damaged: its npae header is not JSON "
                                   f"({exc})") from None
+        if not isinstance(header, dict):   # JSON, but not the header npae writes: no format
+            header = {}
     for key, value in data.items():
-        if value.dtype.kind not in "biuf":
+        # labels (``classes_``) may be strings; weights and everything else are real numbers
+        weight = key.startswith(("param/", "optim/")) or "/param/" in key
+        if value.dtype.kind not in ("biuf" if weight else "biufSU"):
             raise FileFormatError(f"{path!r} is damaged: array {key!r} has dtype {value.dtype} "
-                                  f"(npae writes real numbers only), not {what} npae wrote")
+                                  f"(npae writes {'real numbers' if weight else 'numbers or labels'}"
+                                  f" there), not {what} npae wrote")
         if (key.startswith(finite) and value.dtype.kind == "f"
                 and not np.isfinite(value).all()):
             bad = ~np.isfinite(value)

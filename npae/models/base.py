@@ -415,7 +415,7 @@ def load(path):
                               "header); was it written by model.save()?")
     version = meta.get("version", 1)
     if meta.get("format") != _FORMAT or version != FORMAT_VERSION:
-        raise FileFormatError(f"{path!r} has format {meta.get('format')!r} version {version!r}; "
+        raise FileFormatError(f"{path!r} has format {meta.get('format')!r}, version {version!r}; "
                               f"this npae reads {_FORMAT!r} version {FORMAT_VERSION} (the file "
                               f"was saved by npae {meta.get('npae_version')})")
     try:
@@ -424,8 +424,9 @@ def load(path):
         if isinstance(exc, FileFormatError):
             raise
         # a header edited by hand or written by something else: say so, do not crash inside
-        raise FileFormatError(f"{path!r} is damaged: its header or arrays do not describe an "
-                              f"npae model ({type(exc).__name__}: {exc})") from None
+        raise FileFormatError(f"{path!r} is not a valid npae model file: its header or arrays "
+                              f"do not describe a model ({type(exc).__name__}: {exc}); the "
+                              "file is damaged or was not written by model.save()") from None
 
 
 def _build(meta, data, path):

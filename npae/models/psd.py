@@ -253,14 +253,16 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         tanh encoder's gain g is the model's own term (copies)."""
         n = X.shape[0]
         e = (2.0 / n) * (h - Z)                       # dE/dh
-        grads = {}
+        gain = None
         if self.encoder == "tanh":
-            grads["g"] = (e * s).sum(axis=0)          # h = g * tanh(a): dE/dg
+            gain = (e * s).sum(axis=0)                # h = g * tanh(a): dE/dg
             e *= self._params["g"]                    # dE/dtanh(a)
         lin, act = self.encoder_.layers
         lin.zero_grad()
         lin.backward(act.backward(e))                 # delta = dE/da, then delta^T X
-        grads.update({name: g.copy() for name, g in lin.grads.items()})
+        grads = {name: g.copy() for name, g in lin.grads.items()}
+        if gain is not None:
+            grads["g"] = gain
         return grads
 
     # -- the objective (2) and its gradients --------------------------------------------------
