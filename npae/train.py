@@ -180,7 +180,8 @@ def _resume(checkpoint, resume, params, owner, n_epochs):
 
 def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=None,
              shuffle=True, val_loss=None, X_val=None, verbose=False, checkpoint=None,
-             resume=False, desc="training", callback=None, noisy=False, owner=None):
+             resume=False, desc="training", callback=None, noisy=False, owner=None,
+             monitor=None):
     """Mini-batch training. Returns ``history``: {"loss": [...], "val_loss": [...]}.
 
     ``X`` may be any array whose first axis indexes samples. ``rng`` (a Generator or seed)
@@ -193,6 +194,11 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     and ``fit_loop`` returns the history as usual, with the end-of-run divergence rule (4)
     applied to the epochs run. (Any other return value, None included, continues.)
 
+    ``monitor``, for a noisy objective: a function of no arguments giving the objective at
+    one fixed noise draw (a denoising model's fixed corruption of some training rows): rules
+    3 and 4 then judge its values, measured after each epoch, instead of the epoch means,
+    which differ by the noise as well (after a resume, from the first epoch resumed).
+
     ``owner`` names the model (its class name): checkpoints carry it and ``resume`` refuses a
     checkpoint another kind of model wrote, or one at an epoch outside 0..``n_epochs``.
     """
@@ -201,6 +207,7 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n = X.shape[0]
     history = {"loss": [], "val_loss": []}
+    watched = []        # the monitor's values, one per epoch of this call
     start, start_loss = 0, None
     data = _resume(checkpoint, resume, params, owner, n_epochs)
     if data is not None:
@@ -254,10 +261,12 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
                 _diverged(params, saved, epoch, "a parameter became NaN or inf", history,
                           at_start)
             history["loss"].append(total / n)
+            if monitor is not None:
+                watched.append(float(monitor()))
             if not (noisy and n <= batch_size):
                 _check_growth(params, history, epoch, best, final=epoch + 1 == n_epochs,
                               margin=NOISY_MARGIN if noisy else NOISE_MARGIN,
-                              start_loss=start_loss)
+                              start_loss=start_loss, watched=watched)
             # an epoch that already ended past END_LIMIT is no restore point (rule 4)
             if history["loss"][-1] < best[2] and not (
                     start_loss and abs(history["loss"][-1]) > END_LIMIT * start_loss):
@@ -272,7 +281,7 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
                 if not (noisy and n <= batch_size) and epoch + 1 < n_epochs:
                     _check_growth(params, history, epoch, best, final=True,
                                   margin=NOISY_MARGIN if noisy else NOISE_MARGIN,
-                                  start_loss=start_loss)
+                                  start_loss=start_loss, watched=watched)
                 break
     finally:
         if bar is not None:
@@ -280,27 +289,34 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     return history
 
 
-def _check_growth(params, history, epoch, best, final, margin, start_loss):
-    """Rules 3 and 4 of the module docstring, after ``epoch``'s mean loss is recorded."""
+def _check_growth(params, history, epoch, best, final, margin, start_loss, watched=None):
+    """Rules 3 and 4 of the module docstring, after ``epoch``'s mean loss is recorded; on
+    the ``monitor``'s values (``watched``) where the loop has one."""
     losses = history["loss"]
+    if final and start_loss and abs(losses[-1]) > END_LIMIT * start_loss:
+        snapshot, best_epoch, best_loss = best
+        where = (f"their values after epoch {best_epoch} (mean loss {best_loss:.4g})"
+                 if best_epoch else "their initial values")
+        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
+                  f"{losses[-1]:.4g}, more than {END_LIMIT:g} times its start "
+                  f"({start_loss:.4g})", history, where)
+    what = "mean training loss"
+    if watched:
+        losses, what = watched, "objective at a fixed noise draw"
     first, last = losses[0], losses[-1]
     snapshot, best_epoch, best_loss = best
     where = (f"their values after epoch {best_epoch} (mean loss {best_loss:.4g})" if best_epoch
              else "their initial values")
-    if final and start_loss and abs(last) > END_LIMIT * start_loss:
-        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
-                  f"{last:.4g}, more than {END_LIMIT:g} times its start ({start_loss:.4g})",
-                  history, where)
     worse = last > first + margin * abs(first)
     if not worse or len(losses) < 2:
         return
     recent = losses[-GROWTH_EPOCHS - 1:]
     if len(recent) == GROWTH_EPOCHS + 1 and all(b > a for a, b in zip(recent, recent[1:])):
-        _diverged(params, snapshot, epoch, f"the mean training loss grew {GROWTH_EPOCHS} epochs "
-                  f"in a row, from {first:.4g} in epoch 1 to {last:.4g}", history, where)
+        _diverged(params, snapshot, epoch, f"the {what} grew {GROWTH_EPOCHS} epochs in a row, "
+                  f"from {first:.4g} in epoch 1 to {last:.4g}", history, where)
     if final:
-        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
-                  f"{last:.4g}, above its first epoch's {first:.4g}", history, where)
+        _diverged(params, snapshot, epoch, f"the run ended with a {what} of {last:.4g}, above "
+                  f"its first epoch's {first:.4g}", history, where)
 
 
 def fit_lbfgs(params, loss_and_grad, X, *, max_iter, val_loss=None, X_val=None,

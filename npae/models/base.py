@@ -279,6 +279,18 @@ class GradientModelMixin:
         """The objective on held-out X (its noise, if any, drawn with seed 0 every epoch)."""
         return self._objective_and_gradients(X, np.random.default_rng(0), need_grad=False)[0]
 
+    #: rows of the training data whose objective at a fixed noise draw tells ``npae.train``'s
+    #: divergence rules, for a noisy objective, whether training makes the model worse
+    _MONITOR_ROWS = 1024
+
+    def _monitor(self, X):
+        """``fit_loop``'s ``monitor`` for a noisy objective (else None): the objective of the
+        first rows of X at the validation's fixed draw (seed 0), a noise-free yardstick."""
+        if not self._noisy_objective:
+            return None
+        rows = X[:self._MONITOR_ROWS]
+        return lambda: self._validation_loss(rows)
+
     def _training_loss(self, rng):
         """The function ``npae.train.fit_loop`` steps on: the hook with the model's generator."""
         return lambda Xb: self._objective_and_gradients(Xb, rng)

@@ -265,7 +265,8 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
             params, self._training_loss(rng), X, optimizer=opt, n_epochs=self.n_epochs,
             batch_size=self.batch_size, rng=rng, val_loss=self._validation_loss, X_val=X_val,
             verbose=self.verbose, checkpoint=checkpoint, resume=resume,
-            desc=type(self).__name__, noisy=self._noisy_objective, owner=type(self).__name__)
+            desc=type(self).__name__, noisy=self._noisy_objective, owner=type(self).__name__,
+            monitor=self._monitor(X))
         return self
 
     _noisy_objective = True    # each step draws a new ε
