@@ -139,8 +139,8 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
     def _check_sizes(self, d):
         n_weights = (1 if self.tied else 2) * d * int(self.n_hidden)
         # the weights, their gradients and Adam's two moments
-        check_size(4 * n_weights, f"n_hidden={self.n_hidden} (the {d} x n_hidden weight "
-                   "matrix W of the data's features)", self.dtype)
+        check_size(4 * n_weights, f"n_hidden={self.n_hidden} (the n_hidden x {d} weight "
+                   f"matrix W for {d} input features)", self.dtype)
 
     def _data_range(self):
         return UNIT_INTERVAL if self.loss == "cross_entropy" else None

@@ -181,6 +181,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         check_param("step_scale", self.step_scale, low=0.0, high=1.0, low_open=True)
         check_param("encoder_bias", self.encoder_bias, options=(True, False))
         check_param("dict_init", self.dict_init, options=("data", "random"))
+        check_param("verbose", self.verbose, options=(True, False))
 
     def _init_params(self, d, rng, X=None):
         m = self.n_atoms

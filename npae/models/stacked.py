@@ -128,8 +128,14 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         check_param("kind", self.kind, options=("plain", "denoising", "contractive"))
         check_param("pretrain_epochs", self.pretrain_epochs, kind="int", low=0)
         check_param("finetune_epochs", self.finetune_epochs, kind="int", low=0)
-        # the rest (noise, nu, sigma, lam, tied, decoder, loss, the training parameters) is
-        # what the first layer's autoencoder checks
+        check_param("verbose", self.verbose, options=(True, False))
+        # every kind's parameters, whichever kind is used (a typo is refused either way)
+        check_param("noise", self.noise, options=("mask", "gaussian"))
+        check_param("nu", self.nu, low=0.0, high=1.0, high_open=True)
+        check_param("sigma", self.sigma, low=0.0)
+        check_param("lam", self.lam, low=0.0)
+        # the rest (tied, decoder, loss, the training parameters) is what the first layer's
+        # autoencoder checks
         self._layer_model(0, None)._check_params()
 
     def _check_sizes(self, d):
