@@ -33,7 +33,9 @@ Gradients, with ε held fixed (it is an input to (3), not a function of the para
 
 The network is npae's layers (``Linear``, ``ReLU``) run forward and backward; the model adds
 its own terms: the loss's gradient (8), the reparameterization path and the KL (10)-(11),
-and the sum (12) of the two heads' input gradients.
+the sum (12) of the two heads' input gradients, and the learned output variance log_var_x, a
+scalar model term (no layer holds it) whose gradient (8) is accumulated (``+=``) like a
+layer's, after the same zeroing.
 """
 from __future__ import annotations
 
