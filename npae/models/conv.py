@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_param
+from .._validation import as_float_array
 from ..nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh,
                   set_dtype)
 from ..nn import kernels

@@ -210,7 +210,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
     def _check_sizes(self, d):
         # D, W, their gradients and the trial arrays of the W-step
         check_size(6 * d * int(self.n_atoms), f"n_atoms={self.n_atoms} (the {d} x n_atoms "
-                   "dictionary D and the n_atoms x {d} encoder weights W)".replace("{d}", str(d)))
+                   f"dictionary D and the n_atoms x {d} encoder weights W)")
 
     def _build_encoder(self, d, W):
         """h(x) of npae's layers: ``Linear`` (W, and b unless ``encoder_bias=False``) and
@@ -227,8 +227,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         return lin
 
     def _restore_network(self):
-        d, m = self.n_features_in_, self.n_atoms
-        self._init_params(d, np.random.default_rng(0))
+        self._init_params(self.n_features_in_, np.random.default_rng(0))
 
     def parameters(self):
         """{"D": (d, m), "W": (m, d)[, "b": (m,)][, "g": (m,) for tanh]}, the live arrays
