@@ -10,6 +10,7 @@ loads a temporary file.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import tempfile
 import time
@@ -23,8 +24,12 @@ try:  # POSIX advisory locks; elsewhere stale files are recognised by their age 
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["atomic_savez", "atomic_write", "read_npz", "remove_stale_temporaries",
-           "TMP_PREFIX", "TMP_SUFFIX"]
+__all__ = ["atomic_savez", "atomic_write", "read_npz", "read_npae_file",
+           "write_npae_file", "remove_stale_temporaries", "TMP_PREFIX", "TMP_SUFFIX",
+           "HEADER_KEY"]
+
+#: the array of an npae file that holds its JSON header (kind of file, class, version)
+HEADER_KEY = "__npae__"
 
 TMP_PREFIX, TMP_SUFFIX = ".npae-", ".tmp"
 #: without locks (Windows), a temporary file this old (seconds) belongs to a dead save
@@ -140,6 +145,9 @@ def read_npz(path, what="an npae file"):
     """
     path = os.fspath(path)
     base = os.path.basename(path)
+    if os.path.isdir(path):
+        raise FileFormatError(f"{path!r} is a directory, not {what}; pass the path of the "
+                              "file itself")
     if base.startswith(TMP_PREFIX) and base.endswith(TMP_SUFFIX):
         raise FileFormatError(f"{path!r} is the temporary file of an interrupted npae save, "
                               f"not {what}; load the file that save was writing")
@@ -157,3 +165,49 @@ def read_npz(path, what="an npae file"):
         raise FileFormatError(f"{path!r} is damaged or truncated (an interrupted copy or "
                               f"save?), not {what} npae can read: {type(exc).__name__}: "
                               f"{exc}") from None
+
+
+def write_npae_file(path, header, arrays):
+    """Write ``arrays`` and the JSON ``header`` (a dict: its "format", "version", "class"...)
+    to the .npz at ``path`` atomically: the one writer of npae's own files."""
+    return atomic_savez(path, **{HEADER_KEY: np.array(json.dumps(header))}, **arrays)
+
+
+def read_npae_file(path, what, *, finite=("param/", "optim/", "attr/", "est/")):
+    """(header or None, arrays) of an npae file (a model or a checkpoint): the one reader.
+
+    Anything damaged is a ``FileFormatError`` naming the file: a directory, another kind of
+    file, a truncated archive (``BadZipFile``, ``EOFError``), a header that is not JSON, an
+    array that is complex or an object (or, for weights, a string), or a float
+    array whose name starts with one of ``finite`` holding NaN or inf. ``None`` for the
+    header: a file written before headers (npae 0.1 checkpoints).
+    """
+    path = os.fspath(path)
+    data = read_npz(path, what)
+    header = None
+    if HEADER_KEY in data:
+        raw = data.pop(HEADER_KEY)
+        try:
+            if raw.shape != () or raw.dtype.kind != "U":
+                raise ValueError(f"a {raw.dtype} array of shape {raw.shape}, not a string")
+            header = json.loads(str(raw))
+        except ValueError as exc:
+            raise FileFormatError(f"{path!r} is damaged: its npae header is not JSON "
+                                  f"({exc})") from None
+        if not isinstance(header, dict):   # JSON, but not the header npae writes: no format
+            header = {}
+    for key, value in data.items():
+        # labels (``classes_``) may be strings; weights and everything else are real numbers
+        weight = key.startswith(("param/", "optim/")) or "/param/" in key
+        if value.dtype.kind not in ("biuf" if weight else "biufSU"):
+            raise FileFormatError(f"{path!r} is damaged: array {key!r} has dtype {value.dtype} "
+                                  f"(npae writes {'real numbers' if weight else 'numbers or labels'}"
+                                  f" there), not {what} npae wrote")
+        if (key.startswith(finite) and value.dtype.kind == "f"
+                and not np.isfinite(value).all()):
+            bad = ~np.isfinite(value)
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise FileFormatError(f"{path!r}: array {key!r} holds {int(bad.sum())} NaN or inf "
+                                  f"value(s) (first at index {first}); the file is damaged or "
+                                  "was saved from a diverged model; retrain or use another file")
+    return header, data

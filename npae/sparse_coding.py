@@ -100,14 +100,14 @@ from ._validation import as_float_array, check_param
 from .sparse_coding_kernels import (_cd_diagonal, _cd_kernel, _cd_numpy, _fista_kernel,
                                     _fista_numpy, soft_threshold)
 
-__all__ = ["sparse_encode", "soft_threshold"]
+__all__ = ["sparse_encode", "soft_threshold", "gram_problem", "solve_gram"]
 
 
 # --------------------------------------------------------------------------------------------
 # The public entry
 # --------------------------------------------------------------------------------------------
 
-def _gram_problem(X, D, h):
+def gram_problem(X, D, h):
     """H, C, sq of the Gram form (2) for a batch:
     H = D^T D (+ I), C = X D (+ h), sq = ||x||^2 (+ ||h||^2), the (+) with the encoder term."""
     H = D.T @ D
@@ -120,7 +120,7 @@ def _gram_problem(X, D, h):
     return H, C, sq
 
 
-def _solve_gram(H, C, sq, Z0, lam, solver, tol, max_iter, backend):
+def solve_gram(H, C, sq, Z0, lam, solver, tol, max_iter, backend):
     # finite inputs can still overflow here (atoms or samples near 1e154 square to inf);
     # the solvers assume finite numbers, so say so instead of returning garbage
     for name, v in (("D^T D", H), ("D^T x (+ h)", C), ("||x||^2 (+ ||h||^2)", sq)):
@@ -187,7 +187,7 @@ def sparse_encode(X, D, lam, h=None, *, Z0=None, solver="cd", tol=1e-6, max_iter
         Z0 = as_float_array(Z0, "Z0", ndim=2, dtype=np.float64)
         if Z0.shape != (n, m):
             raise ValueError(f"Z0 has shape {Z0.shape}, expected (n_samples, n_atoms) = {(n, m)}")
-    H, C, sq = _gram_problem(X, D, h)
-    Z, n_iter = _solve_gram(H, C, sq, Z0, float(lam), solver, tol, max_iter, backend)
+    H, C, sq = gram_problem(X, D, h)
+    Z, n_iter = solve_gram(H, C, sq, Z0, float(lam), solver, tol, max_iter, backend)
     return (Z, n_iter) if return_n_iter else Z
 

@@ -5,7 +5,7 @@ plain-NumPy twins (the equations (1)-(7) are that module's; read it first).
 kernels' helpers are twins of the NumPy helpers of the same name with ``_numpy``. The
 kernels exploit the sparsity of z (H z costs m * nnz(z)) and run rows in parallel (Numba
 ``prange``), each row on one thread in a fixed order, so results do not depend on the thread
-count. Their inputs are finite: ``npae.sparse_coding._solve_gram`` refuses anything else.
+count. Their inputs are finite: ``npae.sparse_coding.solve_gram`` refuses anything else.
 """
 from __future__ import annotations
 

@@ -38,11 +38,11 @@ import os
 
 import numpy as np
 
-from ._io import atomic_savez, read_npz
+from ._io import read_npae_file, write_npae_file
 from ._validation import check_param
 from .exceptions import FileFormatError, NonFiniteError, TrainingDiverged
 
-__all__ = ["fit_loop", "iterate_minibatches", "TrainingDiverged", "GROWTH_LIMIT",
+__all__ = ["fit_loop", "fit_lbfgs", "iterate_minibatches", "RESTART_ITERATIONS", "TrainingDiverged", "GROWTH_LIMIT",
            "GROWTH_EPOCHS", "END_LIMIT", "NOISE_MARGIN", "NOISY_MARGIN"]
 
 #: a loss this many times the run's starting loss means the run has exploded (rule 2)
@@ -79,29 +79,62 @@ def _diverged(params, restore, epoch, what, history, where):
         f"restored to {where}.")
 
 
-def _save_checkpoint(path, params, optimizer, epoch, history, rng, start_loss):
+#: the checkpoint file's kind and layout; npae 0.1's checkpoints had no header (version 0)
+CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "npae-checkpoint", 1
+
+
+def _save_checkpoint(path, params, optimizer, epoch, history, rng, start_loss, owner):
     arrays = {f"param/{name}": v for name, v in params.items()}
-    arrays.update({f"optim/{name}": v for name, v in optimizer.state_dict().items()})
+    if optimizer is not None:
+        arrays.update({f"optim/{name}": v for name, v in optimizer.state_dict().items()})
     arrays["epoch"] = np.array(epoch)
     arrays["start_loss"] = np.array(np.nan if start_loss is None else start_loss)
     for key, values in history.items():
         arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64)
-    # the generator's state as a string would need pickle; its 128-bit state fits in uint64s
-    st = rng.bit_generator.state
-    arrays["rng_state"] = np.array([st["state"]["state"] >> 64, st["state"]["state"] & (2**64 - 1),
-                                    st["state"]["inc"] >> 64, st["state"]["inc"] & (2**64 - 1),
-                                    st["has_uint32"], st["uinteger"]], dtype=np.uint64)
-    atomic_savez(path, **arrays)
+    if rng is not None:
+        # the generator's state as a string would need pickle; its 128-bit state fits in uint64s
+        st = rng.bit_generator.state
+        arrays["rng_state"] = np.array(
+            [st["state"]["state"] >> 64, st["state"]["state"] & (2**64 - 1),
+             st["state"]["inc"] >> 64, st["state"]["inc"] & (2**64 - 1),
+             st["has_uint32"], st["uinteger"]], dtype=np.uint64)
+    header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "class": owner,
+              "epoch": int(epoch)}
+    write_npae_file(path, header, arrays)
 
 
-def _read_checkpoint(path, params):
-    """The checkpoint's arrays, checked: an epoch count, every parameter present, of the
-    model's shape and finite, and a finite optimiser state; else FileFormatError naming the
-    file and the array."""
-    data = read_npz(path, "a checkpoint")
+def _read_checkpoint(path, params, owner=None, n_epochs=None):
+    """The checkpoint's arrays, checked: a checkpoint (npae's reader: not damaged), of the
+    same kind of model (``owner``, a class name), at a possible epoch (0..``n_epochs``),
+    every parameter present, of the model's shape and finite, and a finite optimiser state;
+    else FileFormatError naming the file and what is wrong."""
+    header, data = read_npae_file(path, "a checkpoint")
+    if header is not None:
+        version = header.get("version")
+        if header.get("format") != CHECKPOINT_FORMAT or version != CHECKPOINT_VERSION:
+            raise FileFormatError(
+                f"{path!r} is not an npae checkpoint this npae reads (format "
+                f"{header.get('format')!r} version {version!r}; this npae reads "
+                f"{CHECKPOINT_FORMAT!r} version {CHECKPOINT_VERSION}); pass the checkpoint a "
+                "training run wrote, or start without resume")
+        saved = header.get("class")
+        if owner is not None and saved is not None and saved != owner:
+            raise FileFormatError(
+                f"checkpoint {path!r} was written by a {saved} run, not a {owner}: resume "
+                f"a {saved} from it, or start this {owner} without resume")
     if "epoch" not in data or data["epoch"].shape != () or data["epoch"].dtype.kind not in "iu":
         raise FileFormatError(f"{path!r} is not an npae checkpoint (no epoch count); pass the "
                               "checkpoint.npz a training run wrote, or start without resume")
+    epoch = int(data["epoch"])
+    if epoch < 0:
+        raise FileFormatError(f"checkpoint {path!r} is damaged: it holds epoch {epoch}, and a "
+                              "run cannot have run a negative number of epochs; start without "
+                              "resume")
+    if n_epochs is not None and epoch > n_epochs:
+        raise FileFormatError(
+            f"checkpoint {path!r} holds a run of {epoch} epochs, more than n_epochs="
+            f"{n_epochs}; ask for at least {epoch} epochs to continue it (exactly that many "
+            "returns it as saved), or start without resume")
     for name, v in params.items():
         key = f"param/{name}"
         if key not in data or data[key].shape != v.shape:
@@ -110,21 +143,21 @@ def _read_checkpoint(path, params):
                 f"{'is missing' if key not in data else 'has shape ' + str(data[key].shape)}"
                 f" (the model has {v.shape}); build the model with the same hyper-parameters "
                 "or start without resume")
-    for key, v in data.items():
-        if key.startswith(("param/", "optim/")) and v.dtype.kind == "f" and not np.isfinite(v).all():
-            raise FileFormatError(f"checkpoint {path!r}: array {key!r} holds NaN or inf; the "
-                                  "file is damaged; start without resume")
     return data
 
 
 def _load_checkpoint(data, params, optimizer, history, rng):
     for name, v in params.items():
         v[...] = data[f"param/{name}"]
-    optimizer.load_state_dict({k[len("optim/"):]: v for k, v in data.items()
-                               if k.startswith("optim/")})
+    if optimizer is not None:
+        optimizer.load_state_dict({k[len("optim/"):]: v for k, v in data.items()
+                                   if k.startswith("optim/")})
     for key in list(history):
         history[key] = [float(x) for x in data.get(f"history/{key}", np.array([]))]
-    if "rng_state" in data:
+    for key, values in data.items():   # a model's own per-epoch records (PSD's terms)
+        if key.startswith("history/"):
+            history[key[len("history/"):]] = [float(x) for x in values]
+    if "rng_state" in data and rng is not None:
         s = [int(x) for x in data["rng_state"]]
         st = rng.bit_generator.state
         st["state"] = {"state": (s[0] << 64) | s[1], "inc": (s[2] << 64) | s[3]}
@@ -134,34 +167,51 @@ def _load_checkpoint(data, params, optimizer, history, rng):
     return int(data["epoch"]), (None if np.isnan(start) else start)
 
 
+def _resume(checkpoint, resume, params, owner, n_epochs):
+    """The checked arrays of the checkpoint to resume from, or None (start afresh)."""
+    if not resume:
+        return None
+    if checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint path it should resume from")
+    if not os.path.lexists(checkpoint):
+        return None
+    return _read_checkpoint(checkpoint, params, owner, n_epochs)
+
+
 def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=None,
              shuffle=True, val_loss=None, X_val=None, verbose=False, checkpoint=None,
-             resume=False, desc="training", callback=None, noisy=False):
+             resume=False, desc="training", callback=None, noisy=False, owner=None,
+             monitor=None):
     """Mini-batch training. Returns ``history``: {"loss": [...], "val_loss": [...]}.
 
     ``X`` may be any array whose first axis indexes samples. ``rng`` (a Generator or seed)
-    drives the shuffling; pass the model's generator so a run is repeatable. ``callback``,
-    if given, is called as ``callback(epoch, history)`` after each epoch. ``noisy=True``
+    drives the shuffling; pass the model's generator so a run is repeatable. ``noisy=True``
     says the objective is random (see the module docstring's divergence rules).
+
+    Stopping early: ``callback``, if given, is called as ``callback(epoch, history)`` after
+    each epoch, before its checkpoint is written (so what it records in ``history`` is saved
+    and restored by ``resume``); if it returns True, training stops there
+    and ``fit_loop`` returns the history as usual, with the end-of-run divergence rule (4)
+    applied to the epochs run. (Any other return value, None included, continues.)
+
+    ``monitor``, for a noisy objective: a function of no arguments giving the objective at
+    one fixed noise draw (a denoising model's fixed corruption of some training rows): rules
+    3 and 4 then judge its values, measured after each epoch, instead of the epoch means,
+    which differ by the noise as well (after a resume, from the first epoch resumed).
+
+    ``owner`` names the model (its class name): checkpoints carry it and ``resume`` refuses a
+    checkpoint another kind of model wrote, or one at an epoch outside 0..``n_epochs``.
     """
     check_param("n_epochs", n_epochs, kind="int", low=0)
     check_param("batch_size", batch_size, kind="int", low=1)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n = X.shape[0]
     history = {"loss": [], "val_loss": []}
+    watched = []        # the monitor's values, one per epoch of this call
     start, start_loss = 0, None
-    if resume:
-        if checkpoint is None:
-            raise ValueError("resume=True needs the checkpoint path it should resume from")
-        if os.path.exists(checkpoint):
-            data = _read_checkpoint(checkpoint, params)
-            if int(data["epoch"]) > n_epochs:
-                raise ValueError(
-                    f"checkpoint {checkpoint!r} holds a run of {int(data['epoch'])} epochs, "
-                    f"more than n_epochs={n_epochs}; ask for at least {int(data['epoch'])} "
-                    "epochs to continue it (exactly that many returns it as saved), or start "
-                    "without resume")
-            start, start_loss = _load_checkpoint(data, params, optimizer, history, rng)
+    data = _resume(checkpoint, resume, params, owner, n_epochs)
+    if data is not None:
+        start, start_loss = _load_checkpoint(data, params, optimizer, history, rng)
     bar = None
     if verbose:
         from tqdm.auto import tqdm
@@ -211,45 +261,141 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
                 _diverged(params, saved, epoch, "a parameter became NaN or inf", history,
                           at_start)
             history["loss"].append(total / n)
+            if monitor is not None:
+                watched.append(float(monitor()))
             if not (noisy and n <= batch_size):
                 _check_growth(params, history, epoch, best, final=epoch + 1 == n_epochs,
                               margin=NOISY_MARGIN if noisy else NOISE_MARGIN,
-                              start_loss=start_loss)
+                              start_loss=start_loss, watched=watched)
             # an epoch that already ended past END_LIMIT is no restore point (rule 4)
             if history["loss"][-1] < best[2] and not (
                     start_loss and abs(history["loss"][-1]) > END_LIMIT * start_loss):
                 best = ({k: v.copy() for k, v in params.items()}, epoch + 1, history["loss"][-1])
             if val_loss is not None and X_val is not None:
                 history["val_loss"].append(float(val_loss(X_val)))
+            stop = callback is not None and callback(epoch, history) is True
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, params, optimizer, epoch + 1, history, rng,
-                                 start_loss)
-            if callback is not None:
-                callback(epoch, history)
+                                 start_loss, owner)
+            if stop:
+                if not (noisy and n <= batch_size) and epoch + 1 < n_epochs:
+                    _check_growth(params, history, epoch, best, final=True,
+                                  margin=NOISY_MARGIN if noisy else NOISE_MARGIN,
+                                  start_loss=start_loss, watched=watched)
+                break
     finally:
         if bar is not None:
             bar.close()
     return history
 
 
-def _check_growth(params, history, epoch, best, final, margin, start_loss):
-    """Rules 3 and 4 of the module docstring, after ``epoch``'s mean loss is recorded."""
+def _check_growth(params, history, epoch, best, final, margin, start_loss, watched=None):
+    """Rules 3 and 4 of the module docstring, after ``epoch``'s mean loss is recorded; on
+    the ``monitor``'s values (``watched``) where the loop has one."""
     losses = history["loss"]
+    if final and start_loss and abs(losses[-1]) > END_LIMIT * start_loss:
+        snapshot, best_epoch, best_loss = best
+        where = (f"their values after epoch {best_epoch} (mean loss {best_loss:.4g})"
+                 if best_epoch else "their initial values")
+        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
+                  f"{losses[-1]:.4g}, more than {END_LIMIT:g} times its start "
+                  f"({start_loss:.4g})", history, where)
+    what = "mean training loss"
+    if watched:
+        losses, what = watched, "objective at a fixed noise draw"
     first, last = losses[0], losses[-1]
     snapshot, best_epoch, best_loss = best
     where = (f"their values after epoch {best_epoch} (mean loss {best_loss:.4g})" if best_epoch
              else "their initial values")
-    if final and start_loss and abs(last) > END_LIMIT * start_loss:
-        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
-                  f"{last:.4g}, more than {END_LIMIT:g} times its start ({start_loss:.4g})",
-                  history, where)
     worse = last > first + margin * abs(first)
     if not worse or len(losses) < 2:
         return
     recent = losses[-GROWTH_EPOCHS - 1:]
     if len(recent) == GROWTH_EPOCHS + 1 and all(b > a for a, b in zip(recent, recent[1:])):
-        _diverged(params, snapshot, epoch, f"the mean training loss grew {GROWTH_EPOCHS} epochs "
-                  f"in a row, from {first:.4g} in epoch 1 to {last:.4g}", history, where)
+        _diverged(params, snapshot, epoch, f"the {what} grew {GROWTH_EPOCHS} epochs in a row, "
+                  f"from {first:.4g} in epoch 1 to {last:.4g}", history, where)
     if final:
-        _diverged(params, snapshot, epoch, f"the run ended with a mean training loss of "
-                  f"{last:.4g}, above its first epoch's {first:.4g}", history, where)
+        _diverged(params, snapshot, epoch, f"the run ended with a {what} of {last:.4g}, above "
+                  f"its first epoch's {first:.4g}", history, where)
+
+
+def fit_lbfgs(params, loss_and_grad, X, *, max_iter, val_loss=None, X_val=None,
+              verbose=False, checkpoint=None, resume=False, desc="L-BFGS", owner=None):
+    """Full-batch training with scipy's L-BFGS-B: ``fit_loop``'s sibling for objectives
+    that need all of X at once (the sparse autoencoder's ρ̂). Returns ``history``.
+
+    An "epoch" here is one L-BFGS iteration: ``history["loss"]`` holds the objective after
+    each, ``val_loss(X_val)`` is recorded likewise, and the checkpoint (``fit_loop``'s
+    format, with ``owner``) is written after each. The divergence rules are the module's:
+    a non-finite objective at the end, or a run that ends worse than its first iteration,
+    raises ``TrainingDiverged`` with the parameters of the best iteration put back.
+
+    Resume. scipy's L-BFGS cannot be handed its curvature memory (the last pairs of steps
+    and gradient changes), so ``resume=True`` restarts L-BFGS from the saved parameters with
+    an empty memory and runs the iterations left to ``max_iter``, plus as many as L-BFGS
+    needs to rebuild its memory (``RESTART_ITERATIONS``, recorded like the others): the
+    resumed run is close to, not bit-identical with, an uninterrupted one.
+    """
+    from scipy.optimize import minimize
+
+    check_param("max_iter", max_iter, kind="int", low=0)
+    history = {"loss": [], "val_loss": []}
+    data = _resume(checkpoint, resume, params, owner, None)
+    extra = 0
+    if data is not None:
+        _load_checkpoint(data, params, None, history, None)
+        extra = RESTART_ITERATIONS if 0 < len(history["loss"]) < max_iter else 0
+    remaining = max_iter - len(history["loss"]) + extra
+    shapes = [(k, p.shape, p.size) for k, p in params.items()]
+    start_loss = [None]
+    best = [{k: v.copy() for k, v in params.items()}, len(history["loss"]),
+            history["loss"][-1] if history["loss"] else np.inf]
+
+    def unpack(theta):
+        i = 0
+        for k, shape, size in shapes:
+            params[k][...] = theta[i:i + size].reshape(shape)
+            i += size
+
+    def fun(theta):
+        unpack(theta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            J, grads = loss_and_grad(X)
+        if start_loss[0] is None and np.isfinite(J):
+            start_loss[0] = abs(float(J))
+        return float(J), np.concatenate([grads[k].ravel() for k, _, _ in shapes]).astype(
+            np.float64)
+
+    def callback(intermediate_result):
+        unpack(intermediate_result.x)
+        J = float(intermediate_result.fun)
+        history["loss"].append(J)
+        if val_loss is not None and X_val is not None:
+            history["val_loss"].append(float(val_loss(X_val)))
+        if J < best[2]:
+            best[:] = [{k: v.copy() for k, v in params.items()}, len(history["loss"]), J]
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, params, None, len(history["loss"]), history, None,
+                             start_loss[0], owner)
+        if verbose:
+            print(f"{desc} iteration {len(history['loss'])}: J = {J:.6g}")
+
+    theta0 = np.concatenate([p.ravel() for p in params.values()]).astype(np.float64)
+    if remaining > 0:
+        res = minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
+                       options={"maxiter": remaining})
+        unpack(res.x)
+        if not np.isfinite(res.fun):
+            snapshot, it, J = best
+            where = (f"their values after iteration {it} (objective {J:.4g})" if it
+                     else "their initial values")
+            _diverged(params, snapshot, len(history["loss"]) - 1 if history["loss"] else 0,
+                      f"the objective became {res.fun}", history, where)
+        if history["loss"]:
+            _check_growth(params, history, len(history["loss"]) - 1, best, final=True,
+                          margin=NOISE_MARGIN, start_loss=start_loss[0])
+    return history
+
+
+#: L-BFGS iterations added to a resumed run to rebuild the curvature memory it lost
+RESTART_ITERATIONS = 10

@@ -158,3 +158,15 @@ def test_checkpoint_resume_gives_the_same_model(tmp_path, cls):
     for k, p in full.parameters().items():
         np.testing.assert_array_equal(resumed.parameters()[k], p)
     assert resumed.history_["loss"] == full.history_["loss"]
+
+
+@pytest.mark.parametrize("n, d, seed, nu", [(256, 3, 11, 0.25), (150, 2, 2, 0.25),
+                                            (150, 2, 3, 0.5), (129, 1, 0, 0.25)])
+@pytest.mark.parametrize("kind", [bool, int])
+def test_ordinary_noise_on_binary_data_is_not_divergence(n, d, seed, nu, kind):
+    """Binary data at the default learning rate: the epoch means of the denoising objective
+    differ by the corruption's noise (these runs once stopped with TrainingDiverged, "grew 3
+    epochs in a row"); the divergence rules judge the objective at a fixed corruption."""
+    X = (np.random.default_rng(seed).random((n, d)) > 0.5).astype(kind)
+    m = DenoisingAutoencoder(4, nu=nu, random_state=seed).fit(X)
+    assert len(m.history_["loss"]) == 10 and np.isfinite(m.history_["loss"]).all()

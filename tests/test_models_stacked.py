@@ -53,7 +53,7 @@ def test_gradients_match_finite_differences(d, sizes, tied, labels, pair, seed):
     m = StackedAutoencoder(sizes, tied=tied, decoder=pair[0], loss=pair[1])
     randomised(m, X, y, rng)
     yy = y if labels else None
-    report = check_params(lambda: m.objective(X, yy), m.parameters(), m.gradients(X, yy))
+    report = check_params(lambda: m.objective(X, y=yy), m.parameters(), m.gradients(X, y=yy))
     assert report.ok, str(report)  # npae's checker: rtol 1e-6 plus the FD's own error
 
 
@@ -178,6 +178,6 @@ def test_bad_input():
         m.predict(X)
     m.fit(X, y)
     with pytest.raises(ValueError, match=r"label\(s\) \[42\] not seen"):
-        m.objective(X[:3], np.array([1, 2, 42]))
+        m.objective(X[:3], y=np.array([1, 2, 42]))
     with pytest.raises(ValueError, match="2 labels for 3 rows"):
-        m.gradients(X[:3], y[:2])
+        m.gradients(X[:3], y=y[:2])

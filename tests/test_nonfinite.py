@@ -18,7 +18,7 @@ from npae.nn import elementwise_kernels as E
 from npae._numba import use_kernels_now
 from npae.nn import conv_kernels as K
 from npae.optim_kernels import adam_scalars, adam_update, adam_update_numpy
-from npae.sparse_coding import _gram_problem, _solve_gram, sparse_encode
+from npae.sparse_coding import gram_problem, solve_gram, sparse_encode
 from test_kernels import conv_configs, pool_configs
 
 
@@ -242,9 +242,9 @@ def test_sparse_coding_refuses_what_overflows_and_what_is_not_finite(backend):
         sparse_encode(X * 1e200, D, 1.0, backend=backend)
     # what passes that check but still overflows in the Gram form (the model's z-step calls
     # the solver directly) is refused there, never handed to a kernel
-    H, C, sq = _gram_problem(X, D * 1e160, None)
+    H, C, sq = gram_problem(X, D * 1e160, None)
     with pytest.raises(ValueError, match=r"D\^T D overflowed to inf or NaN.*rescale"):
-        _solve_gram(H, C, sq, np.zeros((2, 3)), 1.0, "cd", 1e-6, 10, backend)
+        solve_gram(H, C, sq, np.zeros((2, 3)), 1.0, "cd", 1e-6, 10, backend)
     with pytest.raises(ValueError, match=r"X contains 1 non-finite value"):
         sparse_encode(np.array([[1.0, np.nan, 0.0]]), D, 1.0, backend=backend)
     with pytest.raises(ValueError, match=r"h contains 1 non-finite value"):

@@ -72,7 +72,7 @@ def test_saturated_stacked_and_psd_stay_finite():
     for v in sae.parameters().values():
         v[...] = np.sign(np.arange(v.size).reshape(v.shape) % 3 - 1) * 1e4
     for out in (sae.transform(X), sae.reconstruct(X), sae.predict_proba(X), sae.score(X),
-                *sae.gradients(X).values(), *sae.gradients(X, Y).values(), sae.objective(X, Y)):
+                *sae.gradients(X).values(), *sae.gradients(X, y=Y).values(), sae.objective(X, y=Y)):
         assert np.isfinite(out).all()
     psd = PredictiveSparseDecomposition(3, n_iter=1, random_state=0).fit(X)
     psd.parameters()["W"][...] = 1e4

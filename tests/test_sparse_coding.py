@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 from npae._numba import NUMBA_ENABLED
-from npae.sparse_coding import _gram_problem, _solve_gram, soft_threshold, sparse_encode
+from npae.sparse_coding import gram_problem, solve_gram, soft_threshold, sparse_encode
 from npae.sparse_coding_kernels import (_cd_diagonal, _cd_kernel, _cd_numpy, _fista_kernel,
                                         _fista_numpy)
 
@@ -149,7 +149,7 @@ def _twin_problem(n, d, m, with_h, seed):
     X = r.standard_normal((n, d))
     D = r.standard_normal((d, m))
     h = r.uniform(0, 1, (n, m)) if with_h else None
-    H, C, k = _gram_problem(X, D, h)
+    H, C, k = gram_problem(X, D, h)
     eig = np.linalg.eigvalsh(H)
     L = 2 * max(eig[-1], 1e-300)
     mu = eig[0] if eig[0] > 1e-12 * eig[-1] else 0.0
@@ -228,7 +228,7 @@ def test_cd_coordinate_update_minimises_along_the_coordinate(rng):
     d, m, lam = 12, 6, 0.9
     X = rng.standard_normal((1, d))
     D = _unit_dictionary(d, m, rng)
-    H, C, k = _gram_problem(X, D, None)
+    H, C, k = gram_problem(X, D, None)
     z = rng.standard_normal(m)
     diag, inv_diag = _cd_diagonal(H)
     for j in range(m):
@@ -354,8 +354,8 @@ def test_cd_warm_start_within_tol_still_gets_exact_zeros(small_digits, rng, back
     D = _unit_dictionary(X.shape[1], 16, rng)
     lam = 3.0 * np.abs(X @ D).max()               # > 2 max |D^T x|: z = 0 is optimal
     Z0 = np.full((10, 16), 1e-13)
-    H, C, k = _gram_problem(X, D, None)
-    Z, n_iter = _solve_gram(H, C, k, Z0, lam, "cd", 1e-6, 100, backend)
+    H, C, k = gram_problem(X, D, None)
+    Z, n_iter = solve_gram(H, C, k, Z0, lam, "cd", 1e-6, 100, backend)
     assert np.all(Z == 0) and np.all(n_iter == 1)
 
 

@@ -375,8 +375,7 @@ of the smooth part only:
 Return dS/dZ, an array of Z's shape (n, m).""",
     args=("X", "Z", "D", "W"), wrt="Z",
     objective=lambda inp: _psd_smooth(inp["X"], inp["Z"], inp["D"], inp["W"]),
-    reference=lambda inp: _psd_model(inp["D"], inp["W"]).objective_gradients(
-        inp["X"], inp["Z"])["Z"],
+    reference=lambda inp: _psd_model(inp["D"], inp["W"]).code_gradient(inp["X"], inp["Z"]),
     terms=_psd_z_terms, cases=_psd_cases, batch_size=_rows,
     requires=("npae.models.psd",),
 ))
@@ -400,7 +399,7 @@ Return dE/dW, an array of W's shape (m, d).""",
     objective=lambda inp: float(((sigmoid(inp["X"] @ inp["W"].T) - inp["Z"]) ** 2).sum()
                                 / inp["X"].shape[0]),
     reference=lambda inp: _psd_model(np.zeros((inp["X"].shape[1], inp["W"].shape[0])),
-                                     inp["W"]).objective_gradients(inp["X"], inp["Z"])["W"],
+                                     inp["W"]).gradients(inp["X"], Z=inp["Z"])["W"],
     cases=_psd_w_cases, batch_size=_rows, mistakes=mistakes.PSD_W,
     requires=("npae.models.psd",),
 ))

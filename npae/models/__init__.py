@@ -1,4 +1,4 @@
-"""Estimators, one module per lecture topic (see DESIGN.md)."""
+"""Estimators, one module per lecture topic (see docs/design.md)."""
 from .autoencoder import Autoencoder
 from .base import BaseEstimator, NotFittedError
 from .contractive import ContractiveAutoencoder

@@ -48,9 +48,9 @@ from ..nn import Identity, Linear, Sequential, Sigmoid, TiedLinear
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
-                   check_training_params)
+                   check_size, check_training_params)
 
-__all__ = ["Autoencoder", "reconstruction_loss"]
+__all__ = ["Autoencoder", "reconstruction_loss", "UNIT_INTERVAL"]
 
 
 def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
@@ -64,16 +64,10 @@ def reconstruction_loss(a_hat, X, loss, output, need_grad=True):
     return L, (layer.backward() if need_grad else None)
 
 
-def _check_unit_interval(X, name, loss):
-    lo, hi = float(X.min()), float(X.max())
-    # rescaling leaves a few ulps of rounding (scikit-learn's MinMaxScaler gives 1 + 2e-16);
-    # (5) is still finite and its gradient (7) still exact there, so only real excess is refused
-    slack = 4.0 * float(np.finfo(X.dtype).eps)
-    if lo < -slack or hi > 1.0 + slack:
-        raise ValueError(
-            f"loss={loss!r} needs {name} in [0, 1] (the lecture's binary inputs), got values in "
-            f"[{lo:.6g}, {hi:.6g}]; rescale the data (e.g. X / 255 for 8-bit images) or use "
-            "decoder='linear', loss='squared' for real-valued inputs")
+#: (lo, hi, who, fix) of the cross-entropy's [0, 1] targets, for ``check_data_range``
+UNIT_INTERVAL = (0.0, 1.0, "loss='cross_entropy' needs",
+                 "the lecture's binary inputs; rescale the data (e.g. X / 255 for 8-bit images) "
+                 "or use decoder='linear', loss='squared' for real-valued inputs")
 
 
 class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
@@ -131,7 +125,7 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- hyper-parameters -------------------------------------------------------------------
-    def _check_hyperparameters(self):
+    def _check_params(self):
         check_param("n_hidden", self.n_hidden, kind="int", low=1)
         check_param("tied", self.tied, options=(True, False))
         check_param("decoder", self.decoder, options=("sigmoid", "linear"))
@@ -140,8 +134,16 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
             raise ValueError("decoder='linear' with loss='cross_entropy' is not a valid pair: "
                              "the cross-entropy needs x̂ in [0, 1]; use decoder='sigmoid' for "
                              "binary inputs or loss='squared' for real-valued ones")
-        check_param("optimizer", self.optimizer, options=("adam", "sgd"))
         check_training_params(self)
+
+    def _check_sizes(self, d):
+        n_weights = (1 if self.tied else 2) * d * int(self.n_hidden)
+        # the weights, their gradients and Adam's two moments
+        check_size(4 * n_weights, f"n_hidden={self.n_hidden} (the n_hidden x {d} weight "
+                   f"matrix W for {d} input features)", self.dtype)
+
+    def _data_range(self):
+        return UNIT_INTERVAL if self.loss == "cross_entropy" else None
 
     # -- the network --------------------------------------------------------------------------
     def _build(self, d, rng):
@@ -228,60 +230,27 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
             enc.grads["W"] += dP_dW
         return L + P, self._grads()
 
-    def _check_target(self, X, name="X"):
-        if self.loss == "cross_entropy":
-            _check_unit_interval(X, name, self.loss)
-
-    def _validate(self, X, name="X"):
-        check_is_fitted(self, "encoder_")
-        return self._validate_data(X, reset=False, name=name, dtype=self.dtype)
-
-    def objective(self, X):
-        """The training objective at the current parameters (mean over the rows of X)."""
-        X = self._validate(X)
-        self._check_target(X)
-        return self._objective(X, X, need_grad=False)[0]
-
-    def gradients(self, X):
-        """Dict name -> hand-derived gradient of ``objective(X)`` (copies), keys of
-        ``parameters()``."""
-        X = self._validate(X)
-        self._check_target(X)
-        return {k: v.copy() for k, v in self._objective(X, X)[1].items()}
+    def _objective_and_gradients(self, X, rng, need_grad=True):
+        """The contract's hook: the objective of the batch X, the encoder reading
+        ``_training_input(X, rng)``, and its gradients."""
+        return self._objective(self._training_input(X, rng), X, need_grad)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y=None, *, X_val=None, checkpoint=None, resume=False):
         """Train on the rows of X (y is ignored); ``X_val`` adds a validation curve.
         ``checkpoint``: an .npz path written atomically after each epoch; ``resume=True``
         continues from it (same hyper-parameters and data)."""
-        self._check_hyperparameters()
-        X = self._validate_data(X, reset=True, dtype=self.dtype)
-        self._check_target(X)
-        if X_val is not None:
-            X_val = self._validate_data(X_val, reset=False, name="X_val", dtype=self.dtype)
-            self._check_target(X_val, "X_val")
-        rng = np.random.default_rng(self.random_state)
-        self._check_more(X)
+        X, X_val, rng = self._fit_start(X, X_val)
         self._build(X.shape[1], rng)
-        self._rng_ = rng
         params = self.parameters()
         opt = make_optimizer(self.optimizer, params, self.learning_rate)
         self.history_ = fit_loop(
-            params, lambda Xb: self._objective(self._training_input(Xb, rng), Xb), X,
-            optimizer=opt, n_epochs=self.n_epochs, batch_size=self.batch_size, rng=rng,
-            val_loss=self._validation_objective, X_val=X_val, verbose=self.verbose,
-            checkpoint=checkpoint, resume=resume, desc=type(self).__name__,
-            noisy=self._noisy_objective)
+            params, self._training_loss(rng), X, optimizer=opt, n_epochs=self.n_epochs,
+            batch_size=self.batch_size, rng=rng, val_loss=self._validation_loss, X_val=X_val,
+            verbose=self.verbose, checkpoint=checkpoint, resume=resume,
+            desc=type(self).__name__, noisy=self._noisy_objective, owner=type(self).__name__,
+            monitor=self._monitor(X))
         return self
-
-    #: the training objective is random (denoising): the loop's divergence rules allow for it
-    _noisy_objective = False
-
-    def _check_more(self, X):
-        """Subclasses' extra hyper-parameter checks (run in fit, after the shared ones)."""
-
-    def _validation_objective(self, X):
-        return self._objective(X, X, need_grad=False)[0]
 
     # -- using the model ------------------------------------------------------------------------
     def transform(self, X):
@@ -291,7 +260,6 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
 
     def score(self, X, y=None):
         """Mean reconstruction loss (5) or (6) of the clean X (no penalty, no corruption)."""
-        X = self._validate(X)
-        self._check_target(X)
+        X = self._input(X)
         a_hat = self._dec.forward(self._act.forward(self._enc.forward(X)))
         return self._loss_layer.forward(a_hat, X, need_grad=False)

@@ -69,7 +69,8 @@ class ContractiveAutoencoder(Autoencoder):
                          dtype=dtype, random_state=random_state, verbose=verbose)
         self.lam = lam
 
-    def _check_more(self, X):
+    def _check_params(self):
+        super()._check_params()
         check_param("lam", self.lam, low=0.0)
 
     def _penalty(self, h):

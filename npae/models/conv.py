@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, check_param
+from .._validation import as_float_array
 from ..nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Sigmoid, Tanh,
                   set_dtype)
 from ..nn import conv_kernels as kernels
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+from .base import (BaseEstimator, GradientModelMixin, check_is_fitted, check_size,
+                   check_training_params)
 
 __all__ = ["ConvAutoencoder", "LECTURE_ENCODER", "LECTURE_DECODER"]
 
@@ -213,10 +214,10 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         return text
 
     # -- data -------------------------------------------------------------------------------
-    def _check_output_range(self, X, name="X"):
+    def _data_range(self):
         """The reconstruction x̂ is the decoder's last layer's output: Tanh reaches only
         (-1, 1), Sigmoid (0, 1), ReLU [0, inf). Data outside that range cannot be
-        reconstructed, and training on it ends at a large loss without a word: refuse it."""
+        reconstructed: ``check_data_range`` refuses it."""
         spec = self.decoder[-1] if len(self.decoder) else None
         last = spec[0] if isinstance(spec, (tuple, list)) and spec else None
         ranges = {"tanh": (-1.0, 1.0, "Tanh", "npae.data.normalize(X) (mean 0.5, std 0.5: "
@@ -224,32 +225,51 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
                   "sigmoid": (0.0, 1.0, "Sigmoid", "X / X.max() for non-negative images, "
                                                    "X / 255 for 8-bit ones"),
                   "relu": (0.0, np.inf, "ReLU", "shift the data to be non-negative")}
-        if last not in ranges or X.size == 0:
-            return
+        if last not in ranges:
+            return None
         lo, hi, layer, fix = ranges[last]
-        slack = 4.0 * float(np.finfo(X.dtype).eps)   # the rounding of a rescaling
-        x_min, x_max = float(X.min()), float(X.max())
-        if x_min < lo - slack or x_max > hi + slack:
-            raise ValueError(
-                f"{name} has values in [{x_min:.6g}, {x_max:.6g}], but the decoder ends in "
-                f"{layer}, whose outputs lie in [{lo:g}, {hi:g}]: the model could not "
-                f"reconstruct such images. Normalise them first: {fix}; or end the decoder "
-                "with a layer whose range fits the data (a ConvTranspose2d alone, for any "
-                "range)")
+        return (lo, hi, f"the decoder ends in {layer}, so the model can only reconstruct",
+                f"normalise them first: {fix}; or end the decoder with a layer whose range "
+                "fits the data (a ConvTranspose2d alone, for any range)")
 
-    def _images(self, X, name="X", fitted=True):
+    def _as_input(self, X, name="X", reset=False):
+        """Images (n, C, H, W) as given (``fit``: their dtype becomes the model's), or cast
+        to the fitted model's dtype and checked against its image shape."""
+        X = self._images(X, name)
+        if reset:
+            self.input_shape_, self.dtype_ = tuple(X.shape[1:]), X.dtype
+            return X
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(f"{name} has images of shape {X.shape[1:]}, but the model "
+                             f"was fitted on {self.input_shape_}")
+        return X.astype(self.dtype_, copy=False)
+
+    def _check_params(self):
+        check_training_params(self)
+        for part in ("encoder", "decoder"):
+            specs = getattr(self, part)
+            if isinstance(specs, (str, bytes)) or not hasattr(specs, "__iter__"):
+                raise TypeError(f"{part} must be a sequence of layer specs, got {specs!r}")
+
+    def _check_sizes(self, d):
+        # a layer spec's sizes: (kind, out_channels, kernel, ...); the weights are out x in x k x k
+        channels, entries = None, 0
+        for spec in tuple(self.encoder) + tuple(self.decoder):
+            if isinstance(spec, (tuple, list)) and spec and spec[0] in ("conv", "convT"):
+                out, k = spec[1], spec[2]
+                if isinstance(out, int) and isinstance(k, int):
+                    entries += (channels or 1) * out * k * k
+                    channels = out
+        check_size(4 * entries, f"encoder={self.encoder!r}, decoder={self.decoder!r} (the "
+                   "convolution kernels)", self.dtype_)
+
+    def _images(self, X, name="X"):
         X = as_float_array(X, name)
         if X.ndim == 3:
             X = X[:, None]
         if X.ndim != 4:
             raise ValueError(f"{name} must hold images as (n, C, H, W) or (n, H, W), got "
                              f"shape {X.shape}")
-        if fitted:
-            check_is_fitted(self, "encoder_")
-            if X.shape[1:] != self.input_shape_:
-                raise ValueError(f"{name} has images of shape {X.shape[1:]}, but the model "
-                                 f"was fitted on {self.input_shape_}")
-            X = X.astype(self.dtype_, copy=False)
         return X
 
     # -- the objective (3), (4) -------------------------------------------------------------
@@ -274,41 +294,30 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
         self.encoder_.backward(self.decoder_.backward(r))
         return L, {**self.encoder_.gradients("encoder."), **self.decoder_.gradients("decoder.")}
 
-    def objective(self, X):
-        """(3) at the current parameters: the mean squared error per pixel of X."""
-        return self._objective(self._images(X), need_grad=False)[0]
+    def _objective_and_gradients(self, X, rng=None, need_grad=True):
+        """The contract's hook: (3) of the batch of images X and its gradients (4); ``rng``
+        is unused (no noise)."""
+        return self._objective(X, need_grad)
 
-    def gradients(self, X):
-        """Dict name -> dL/dparam of ``objective(X)`` (copies), the keys of ``parameters()``."""
-        return {k: v.copy() for k, v in self._objective(self._images(X))[1].items()}
+    def _validation_loss(self, X):
+        return self._mean_over_chunks(X)
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None, *, X_val=None, checkpoint=None, resume=False):
         """Train on the images X (y is ignored). ``X_val``: test loss per epoch in
         ``history_["val_loss"]``. ``checkpoint``: an .npz path written atomically after each
         epoch; ``resume=True`` continues from it (same hyper-parameters and data)."""
-        check_param("n_epochs", self.n_epochs, kind="int", low=0)
-        check_param("batch_size", self.batch_size, kind="int", low=1)
-        check_param("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        check_param("optimizer", self.optimizer, options=("adam", "sgd"))
-        X = self._images(X, fitted=False)
-        self._check_output_range(X)
-        rng = np.random.default_rng(self.random_state)
+        X, X_val, rng = self._fit_start(X, X_val)
         self.encoder_, self.decoder_, trace = self._build(X.shape[1:], rng, X.dtype)
-        self.input_shape_ = tuple(X.shape[1:])
         self.code_shape_ = tuple(next(s for w, _, s in reversed(trace)
                                       if w.startswith("encoder"))[1:])
-        self.dtype_ = X.dtype
-        if X_val is not None:
-            X_val = self._images(X_val, "X_val")
-            self._check_output_range(X_val, "X_val")
         params = self.parameters()
         opt = make_optimizer(self.optimizer, params, self.learning_rate)
         self.history_ = fit_loop(
-            params, self._objective, X, optimizer=opt, n_epochs=self.n_epochs,
-            batch_size=self.batch_size, rng=rng, X_val=X_val,
-            val_loss=lambda V: self._mean_over_chunks(V), verbose=self.verbose,
-            checkpoint=checkpoint, resume=resume, desc=type(self).__name__)
+            params, self._training_loss(rng), X, optimizer=opt, n_epochs=self.n_epochs,
+            batch_size=self.batch_size, rng=rng, X_val=X_val, val_loss=self._validation_loss,
+            verbose=self.verbose, checkpoint=checkpoint, resume=resume,
+            desc=type(self).__name__, owner=type(self).__name__)
         return self
 
     def _mean_over_chunks(self, X):
@@ -327,7 +336,7 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
 
     def transform(self, X):
         """The codes h = f(x) (1), shape (n,) + code_shape_ ((n, 8, 2, 2) for the lecture)."""
-        X = self._images(X)
+        X = self._validate(X)
         return self._map(self.encoder_, X)
 
     def inverse_transform(self, H):
@@ -348,4 +357,4 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
     def score(self, X, y=None):
         """(3): the mean squared error per pixel of the reconstructions (lower is better),
         the number PyTorch's nn.MSELoss reports."""
-        return self._mean_over_chunks(self._images(X))
+        return self._mean_over_chunks(self._validate(X))

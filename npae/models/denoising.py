@@ -64,7 +64,8 @@ class DenoisingAutoencoder(Autoencoder):
         self.nu = nu
         self.sigma = sigma
 
-    def _check_more(self, X):
+    def _check_params(self):
+        super()._check_params()
         check_param("noise", self.noise, options=("mask", "gaussian"))
         check_param("nu", self.nu, low=0.0, high=1.0, high_open=True)
         check_param("sigma", self.sigma, low=0.0)
@@ -78,22 +79,3 @@ class DenoisingAutoencoder(Autoencoder):
         """x̃ for the rows of X, drawn with ``np.random.default_rng(rng)`` (equation 1 or 1')."""
         X = self._validate(X)
         return self._training_input(X, np.random.default_rng(rng))
-
-    def _corrupted_objective(self, X, rng, need_grad):
-        X = self._validate(X)
-        self._check_target(X)
-        return self._objective(self._training_input(X, np.random.default_rng(rng)), X,
-                               need_grad)
-
-    def objective(self, X, rng=0):
-        """The denoising objective (4) for x̃ drawn with ``np.random.default_rng(rng)``."""
-        return self._corrupted_objective(X, rng, need_grad=False)[0]
-
-    def gradients(self, X, rng=0):
-        """Gradients of ``objective(X, rng)``: pass the same int seed to both to share x̃."""
-        grads = self._corrupted_objective(X, rng, need_grad=True)[1]
-        return {k: v.copy() for k, v in grads.items()}
-
-    def _validation_objective(self, X):
-        return self._objective(self._training_input(X, np.random.default_rng(0)), X,
-                               need_grad=False)[0]

@@ -183,10 +183,6 @@ class ConvergenceWarning(UserWarning):
     """``fit`` reached its ``n_epochs`` cap before the stopping rule was met."""
 
 
-class _Converged(Exception):
-    """Raised by the end-of-epoch callback to leave ``fit_loop`` once the subspace settled."""
-
-
 def quartic_minimizer(c):
     """argmin over t >= 0 of c0 + c1 t + c2 t^2 + c3 t^3 + c4 t^4, for a quartic bounded below.
 
@@ -353,7 +349,7 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- the network --------------------------------------------------------------------------
-    def _check_hyperparameters(self):
+    def _check_params(self):
         check_param("tied", self.tied, options=(True, False))
         check_param("center", self.center, options=(True, False))
         check_param("optimizer", self.optimizer, options=("sgd", "adam"))
@@ -365,6 +361,7 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         check_param("tol", self.tol, low=0.0)
         if self.batch_size is not None:
             check_param("batch_size", self.batch_size, kind="int", low=1)
+        check_param("verbose", self.verbose, options=(True, False))
 
     def _build(self, d, k, rng):
         self.encoder_ = Linear(d, k, bias=False, rng=rng)                 # h = V x
@@ -372,6 +369,7 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
                          else Linear(k, d, bias=False, rng=rng))
         for layer in (self.encoder_, self.decoder_):
             layer.check_input = False  # the model validates once at its entry points
+        self.encoder_.needs_input_grad = False  # its input is the data: no dL/dx to form
 
     def _restore_network(self):
         """Rebuild the layers for ``npae.load`` (the saved weights are copied in afterwards)."""
@@ -395,8 +393,9 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         return {"U": self.decoder_.params["W"], "V": self.encoder_.params["W"]}
 
     # -- the objective (7) and its gradients (8)-(10) ------------------------------------------
-    def _loss_and_gradients(self, X, need_grad=True):
-        """X: rows already centred."""
+    def _objective_and_gradients(self, X, rng=None, need_grad=True):
+        """The contract's hook: (7) of the batch X (rows already centred) and its gradients
+        (8)-(10), the layers' backward passes; ``rng`` is unused (no noise)."""
         enc, dec = self.encoder_, self.decoder_
         h = enc.forward(X)
         x_hat = dec.forward(h)
@@ -407,15 +406,15 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
         dec.zero_grad()
         r = squared_error_grad(x_hat, X)
         dh = dec.backward(r)                                 # (8); tied: decoder term of (10)
-        enc.grads["W"] += dh.T @ X                           # (9); tied: encoder term of (10)
+        enc.backward(dh)                                     # (9); tied: encoder term of (10)
         grads = ({"W": enc.grads["W"]} if self.tied
                  else {"U": dec.grads["W"], "V": enc.grads["W"]})
         self._last = (X, h, r, grads)  # what the line search (12) needs at this point
         return L, grads
 
-    def _validate(self, X, name="X"):
-        check_is_fitted(self, "encoder_")
-        return self._validate_data(X, reset=False, name=name, dtype=np.float64)
+    def _input(self, X, name="X"):
+        """X validated and centred, as the hook takes it."""
+        return self._validate(X, name) - self.mean_
 
     def _line_coefficients(self, P):
         """The coefficients (times 2n) of the quartic (12): the objective of the last batch
@@ -465,23 +464,12 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
 
         return {"U": solve(V @ V.T, g["U"].T).T, "V": solve(U.T @ U, g["V"])}
 
-    def objective(self, X):
-        """(7) at the current weights, on x - mean_ (half the mean of the lecture's f)."""
-        return self._loss_and_gradients(self._validate(X) - self.mean_, need_grad=False)[0]
-
-    def gradients(self, X):
-        """The hand-derived (8)-(10) of ``objective(X)`` (copies), keys of ``parameters()``."""
-        grads = self._loss_and_gradients(self._validate(X) - self.mean_)[1]
-        return {name: g.copy() for name, g in grads.items()}
-
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Train U, V on the rows of X (y is ignored). Returns self."""
-        self._check_hyperparameters()
-        X = self._validate_data(X, reset=True, dtype=np.float64)
+        X, _, rng = self._fit_start(X)
         check_n_samples(X, type(self).__name__)
         k = check_n_components(self.n_components, X)
-        rng = np.random.default_rng(self.random_state)
         self.mean_ = X.mean(axis=0) if self.center else np.zeros(X.shape[1])
         Xc = X - self.mean_
         auto = isinstance(self.learning_rate, str)
@@ -522,16 +510,17 @@ class LinearAutoencoder(GradientModelMixin, BaseEstimator):
             # two epochs in a row: one step can move V alone and leave span(U) in place
             if (len(changes) >= 2 and max(changes[-2:]) < self.tol
                     and loss[-1] <= loss[-2]):
-                raise _Converged(history)
+                self.converged_ = True
+                return True     # fit_loop's documented way to stop training
+            return False
 
         self.converged_ = False
         try:
-            history = fit_loop(params, self._loss_and_gradients, Xs, optimizer=opt,
+            history = fit_loop(params, self._training_loss(rng), Xs, optimizer=opt,
                                n_epochs=self.n_epochs, batch_size=batch, rng=rng,
                                shuffle=not full, verbose=self.verbose,
-                               desc=type(self).__name__, callback=settled)
-        except _Converged as done:
-            history, self.converged_ = done.args[0], True
+                               desc=type(self).__name__, callback=settled,
+                               owner=type(self).__name__)
         finally:
             self._last = None
         history["loss"] = [v * scale**2 for v in history["loss"]]

@@ -32,11 +32,14 @@ Conventions
   the optimal codes of [0, 1] images run to several units and can be negative, which sigm
   cannot predict; the tanh with gain has no such limit.
 
-Training: alternating minimisation, one *block* per mini-batch (``_block``)
----------------------------------------------------------------------------
-Mini-batches come from ``npae.train.iterate_minibatches``; ``npae.train.fit_loop`` is not
-used on purpose: a block is three exact or line-searched minimisation steps in turn, with a
-projection, not one optimiser step on all parameters. Each step never increases (2).
+Training: alternating minimisation, one *block* per mini-batch
+--------------------------------------------------------------
+Training runs through ``npae.train.fit_loop`` like every gradient-trained model (shared
+mini-batches, checkpoints, ``resume`` and divergence rules), but a block is not one
+optimiser step on all parameters: it is three exact or line-searched minimisation steps in
+turn, with a projection. The loop's loss is the z-step (the objective (2) at the batch's
+optimal codes) and its "optimiser" (``_AlternatingSteps``) takes the D- and W-steps. Each
+step never increases (2).
 
 z-step (``_z_step``), D and W fixed. Per row, (1)'s z-part, convex in z::
 
@@ -78,9 +81,12 @@ the parameters is the objective at the optimal codes::
 The inner problem is strongly convex (its Hessian is at least 2I), so its minimiser z* is
 unique and, by Danskin's theorem, the gradient of (6) is the partial gradient of E at z = z*
 (the dependence of z* on D, W does not contribute, because dE/dz = 0 there, in the
-subgradient sense): gradients(X) returns (4) and (5) evaluated at z*. ``objective(X, Z)``
-and ``objective_gradients(X, Z)`` give (2) and its gradients at any Z, including the smooth
-part's gradient in Z, 2 (D^T (D z - x) + (z - h)) / n per row.
+subgradient sense): gradients(X) returns (4) and (5) evaluated at z*. ``objective(X, Z=Z)``
+and ``gradients(X, Z=Z)`` give (2) and its parameter gradients at any Z; ``code_gradient(X,
+Z)`` the smooth part's gradient in Z, 2 (D^T (D z - x) + (z - h)) / n per row.
+
+The encoder is npae's layers: ``Linear`` (W, b) then ``Sigmoid`` or ``Tanh``; their backward
+passes give (5)'s W and b gradients. The tanh encoder's gain g is the model's own term.
 """
 from __future__ import annotations
 
@@ -89,10 +95,10 @@ import warnings
 import numpy as np
 
 from .._validation import as_float_array, check_param
-from ..nn.activations import sigmoid
-from ..sparse_coding import _gram_problem, _solve_gram, soft_threshold, sparse_encode
-from ..train import iterate_minibatches
-from .base import BaseEstimator, GradientModelMixin, check_is_fitted
+from ..nn import Linear, Sequential, Sigmoid, Tanh
+from ..sparse_coding import gram_problem, solve_gram, soft_threshold, sparse_encode
+from ..train import fit_loop
+from .base import BaseEstimator, GradientModelMixin, check_is_fitted, check_size
 
 # soft_threshold and sparse_encode live in npae.sparse_coding; importable from here as before
 __all__ = ["PredictiveSparseDecomposition", "PSD", "sparse_encode", "soft_threshold"]
@@ -139,8 +145,8 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
     history_ : dict of per-epoch lists, means over the samples of the epoch, measured at each
         block's optimal z (before that block's D- and W-steps): "reconstruction"
         ||Dz - x||^2, "sparsity_penalty" lam ||z||_1, "prediction" ||h - z||^2, "objective"
-        (their sum), "code_rel_error" ||h - z||_F / ||z||_F over the epoch (nan if every z
-        was 0, which ``fit`` warns about: lam too large), "zero_fraction"
+        (their sum), "code_rel_error" ||h - z||_F / ||z||_F over the epoch (over ||h||_F
+        instead if every z was 0, which ``fit`` warns about: lam too large; never NaN), "zero_fraction"
         of z, "z_iter" mean z-step iterations.
     n_iter_ : epochs run.  n_features_in_ : d.
     """
@@ -175,6 +181,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         check_param("step_scale", self.step_scale, low=0.0, high=1.0, low_open=True)
         check_param("encoder_bias", self.encoder_bias, options=(True, False))
         check_param("dict_init", self.dict_init, options=("data", "random"))
+        check_param("verbose", self.verbose, options=(True, False))
 
     def _init_params(self, d, rng, X=None):
         m = self.n_atoms
@@ -192,18 +199,39 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         D[:, dead] = G[:, dead]
         norms[dead] = np.linalg.norm(G[:, dead], axis=0)
         D /= norms
-        params = {"D": D, "W": rng.standard_normal((m, d)) * (0.1 / np.sqrt(d))}
+        lin = self._build_encoder(d, rng.standard_normal((m, d)) * (0.1 / np.sqrt(d)))
+        params = {"D": D, "W": lin.params["W"]}
         if self.encoder_bias:
-            params["b"] = np.zeros(m)
+            params["b"] = lin.params["b"]
         if self.encoder == "tanh":
-            params["g"] = np.ones(m)
-        return params
+            params["g"] = np.ones(m)      # the gain: a model term, no layer's
+        self._params = params
+
+    def _check_sizes(self, d):
+        # D, W, their gradients and the trial arrays of the W-step
+        check_size(6 * d * int(self.n_atoms), f"n_atoms={self.n_atoms} (the {d} x n_atoms "
+                   f"dictionary D and the n_atoms x {d} encoder weights W)")
+
+    def _build_encoder(self, d, W):
+        """h(x) of npae's layers: ``Linear`` (W, and b unless ``encoder_bias=False``) and
+        ``Sigmoid`` or ``Tanh``; the tanh encoder's gain g is the model's own term."""
+        lin = Linear(d, self.n_atoms, bias=bool(self.encoder_bias),
+                     rng=np.random.default_rng(0))
+        lin.params["W"][...] = W
+        lin.check_input = False          # the model validates once, at its entry points
+        lin.needs_input_grad = False     # its input is the data: no dL/dx to form
+        act = Sigmoid() if self.encoder == "sigmoid" else Tanh()
+        act.check_input = False
+        self.encoder_ = Sequential(lin, act)
+        self.encoder_.check_input = False
+        return lin
 
     def _restore_network(self):
-        self._params = self._init_params(self.n_features_in_, np.random.default_rng(0))
+        self._init_params(self.n_features_in_, np.random.default_rng(0))
 
     def parameters(self):
-        """{"D": (d, m), "W": (m, d)[, "b": (m,)][, "g": (m,) for tanh]}, the live arrays."""
+        """{"D": (d, m), "W": (m, d)[, "b": (m,)][, "g": (m,) for tanh]}, the live arrays
+        (W and b are the encoder's ``Linear`` layer's own)."""
         check_is_fitted(self, "_params")
         return self._params
 
@@ -213,31 +241,28 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         return self._params["D"].T
 
     # -- the encoder h(x) and its derivative --------------------------------------------------
-    def _encode(self, X, params=None):
-        """(h, a, s): h the prediction, a = X W^T + b, s = sigm(a) or tanh(a)."""
-        p = self._params if params is None else params
-        a = X @ p["W"].T
-        if "b" in p:
-            a += p["b"]
-        if self.encoder == "sigmoid":
-            s = sigmoid(a)
-            return s, a, s
-        s = np.tanh(a)
-        return p["g"] * s, a, s
+    def _encode(self, X):
+        """(h, s): h the prediction, s = sigm(a) or tanh(a), a = X W^T + b, by the encoder's
+        layers (whose caches ``_encoder_grads`` then back-propagates through)."""
+        s = self.encoder_.forward(X)
+        return (s if self.encoder == "sigmoid" else self._params["g"] * s), s
 
-    def _encoder_grads(self, X, Z, h, s, params):
-        """(5): gradients of (1/n) sum ||h - z||^2 with respect to W, b (and g)."""
+    def _encoder_grads(self, X, Z, h, s):
+        """(5): gradients of (1/n) sum ||h - z||^2 with respect to W, b (and g), for the
+        encoder's last forward pass (on X): the layers' backward gives W's and b's; the
+        tanh encoder's gain g is the model's own term (copies)."""
         n = X.shape[0]
-        e = (2.0 / n) * (h - Z)
-        if self.encoder == "sigmoid":
-            delta = e * s * (1.0 - s)
-            grads = {}
-        else:
-            delta = e * params["g"] * (1.0 - s * s)
-            grads = {"g": (e * s).sum(axis=0)}
-        grads["W"] = delta.T @ X
-        if "b" in params:
-            grads["b"] = delta.sum(axis=0)
+        e = (2.0 / n) * (h - Z)                       # dE/dh
+        gain = None
+        if self.encoder == "tanh":
+            gain = (e * s).sum(axis=0)                # h = g * tanh(a): dE/dg
+            e *= self._params["g"]                    # dE/dtanh(a)
+        lin, act = self.encoder_.layers
+        lin.zero_grad()
+        lin.backward(act.backward(e))                 # delta = dE/da, then delta^T X
+        grads = {name: g.copy() for name, g in lin.grads.items()}
+        if gain is not None:
+            grads["g"] = gain
         return grads
 
     # -- the objective (2) and its gradients --------------------------------------------------
@@ -256,51 +281,55 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
                              f"{(n, self.n_atoms)}")
         return Z
 
-    def objective(self, X, Z=None):
+    _fitted_attribute = "_params"
+
+    def objective(self, X, *, rng=0, Z=None):
         """(2) at codes Z: the mean over rows of ||Dz - x||^2 + lam ||z||_1 + ||h(x) - z||^2.
-        Without Z: (6), (2) at the optimal codes z*, whose gradients are ``gradients(X)``."""
-        check_is_fitted(self, "_params")
-        if Z is None:
-            return self._loss_and_gradients(self._validate_data(X, reset=False))[0]
-        X = self._validate_data(X, reset=False, dtype=np.float64)
+        Without Z: (6), (2) at the optimal codes z*. ``rng`` is unused (no noise)."""
+        return self._evaluate(X, rng, need_grad=False, Z=Z)[0]
+
+    def gradients(self, X, *, rng=0, Z=None):
+        """Gradients of ``objective(X, Z=Z)`` in the parameters (keys of ``parameters()``):
+        (4) for D, (5) for W, b (, g); without Z, at the optimal codes z* (Danskin)."""
+        return self._evaluate(X, rng, need_grad=True, Z=Z)[1]
+
+    def code_gradient(self, X, Z):
+        """The gradient of the smooth part of ``objective(X, Z=Z)`` in the codes Z:
+        (2/n) [(Dz - x)^T D + (z - h)] row-wise (the l1 term adds lam sign(z) / n where
+        z != 0; it has no gradient at 0)."""
+        X = self._input(X)
         Z = self._check_codes(Z, X.shape[0])
-        return sum(self._terms(X, Z, self._encode(X)[0]).values())
-
-    def objective_gradients(self, X, Z):
-        """Gradients of ``objective(X, Z)``: (4) for D, (5) for W, b (, g), and for Z the
-        gradient of the smooth part, (2/n) [(Dz - x)^T D + (z - h)] row-wise (the
-        l1 term adds lam sign(z) / n where z != 0; it has no gradient at 0)."""
-        check_is_fitted(self, "_params")
-        X = self._validate_data(X, reset=False, dtype=np.float64)
-        Z = self._check_codes(Z, X.shape[0])
-        return self._gradients_at(X, Z, with_z=True)
-
-    def _gradients_at(self, X, Z, with_z=False):
-        p = self._params
-        n = X.shape[0]
-        h, _, s = self._encode(X)
-        R = Z @ p["D"].T - X
-        grads = {"D": (2.0 / n) * R.T @ Z}                                   # (4)
-        grads.update(self._encoder_grads(X, Z, h, s, p))                      # (5)
-        if with_z:
-            grads["Z"] = (2.0 / n) * (R @ p["D"] + (Z - h))
-        return grads
-
-    def _loss_and_gradients(self, X):
-        """(6): the objective at the optimal codes z*, and its gradients (Danskin)."""
-        check_is_fitted(self, "_params")
-        X = np.asarray(X, dtype=np.float64)
         h = self._encode(X)[0]
-        Z = self._z_step(X, h)
-        return sum(self._terms(X, Z, h).values()), self._gradients_at(X, Z)
+        D = self._params["D"]
+        return (2.0 / X.shape[0]) * ((Z @ D.T - X) @ D + (Z - h))
+
+    def _evaluate(self, X, rng, need_grad, Z=None):
+        X = self._input(X)
+        if Z is not None:
+            Z = self._check_codes(Z, X.shape[0])
+        return self._objective_and_gradients(X, rng, need_grad, Z=Z)
+
+    def _objective_and_gradients(self, X, rng=None, need_grad=True, Z=None):
+        """The contract's hook: (2) at the codes Z, or (6) at the optimal codes z* (Z None),
+        and the gradients (4), (5) in the parameters there (fresh arrays)."""
+        h, s = self._encode(X)
+        if Z is None:
+            Z = self._z_step(X, h)
+        L = sum(self._terms(X, Z, h).values())
+        if not need_grad:
+            return L, None
+        R = Z @ self._params["D"].T - X
+        grads = {"D": (2.0 / X.shape[0]) * R.T @ Z}                          # (4)
+        grads.update(self._encoder_grads(X, Z, h, s))                         # (5)
+        return L, grads
 
     # -- the three steps of a block ------------------------------------------------------------
     def _z_step(self, X, h, Z0=None, tol=None):
         """(3) for every row of X, warm-started at Z0 (default: the prediction h)."""
         Z0 = h if Z0 is None else Z0
-        H, C, sq = _gram_problem(X, self._params["D"], h)
-        Z, n_iter = _solve_gram(H, C, sq, Z0, float(self.lam), self.z_solver,
-                                self.z_tol if tol is None else tol, self.z_max_iter, "numba")
+        H, C, sq = gram_problem(X, self._params["D"], h)
+        Z, n_iter = solve_gram(H, C, sq, Z0, float(self.lam), self.z_solver,
+                               self.z_tol if tol is None else tol, self.z_max_iter, "numba")
         self._last_z_iter = float(n_iter.mean())
         return Z
 
@@ -331,74 +360,75 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
     def _w_step(self, X, Z):
         """(5) with Armijo backtracking on (1/n) sum ||h - z||^2 (never increases it)."""
         p = self._params
-        h, _, s = self._encode(X)
+        h, s = self._encode(X)
         n = X.shape[0]
         enc0 = np.vdot(h - Z, h - Z) / n
-        grads = self._encoder_grads(X, Z, h, s, p)
+        grads = self._encoder_grads(X, Z, h, s)
         g2 = sum(float(np.vdot(g, g)) for g in grads.values())
         if g2 == 0:
             return
+        old = {name: p[name].copy() for name in grads}
         eta = 2.0 * self._eta_w
         for _ in range(40):
-            trial = dict(p)
-            for name, g in grads.items():
-                trial[name] = p[name] - eta * g
-            h_new = self._encode(X, trial)[0]
+            for name, g in grads.items():       # the trial point, in the live arrays
+                np.subtract(old[name], eta * g, out=p[name])
+            h_new = self._encode(X)[0]
             if np.vdot(h_new - Z, h_new - Z) / n <= enc0 - 1e-4 * eta * g2:
-                for name in grads:
-                    p[name][...] = trial[name]
                 self._eta_w = eta
                 return
             eta *= 0.5
+        for name in grads:
+            p[name][...] = old[name]
         self._eta_w = eta
 
-    def _block(self, X, Z0=None):
-        """One alternating block on the batch X: z-step (warm start Z0, default h), D-step,
-        W-step. Returns (Z, h, terms at Z before the D- and W-steps)."""
-        h = self._encode(X)[0]
-        Z = self._z_step(X, h, Z0)
-        terms = self._terms(X, Z, h)
-        self._d_step(X, Z)
-        self._w_step(X, Z)
-        return Z, h, terms
-
     # -- public API ----------------------------------------------------------------------------
-    def fit(self, X, y=None):
-        self._check_params()
-        X = self._validate_data(X, reset=True, dtype=np.float64)
-        rng = np.random.default_rng(self.random_state)
-        self._params = self._init_params(X.shape[1], rng, X)
-        self._eta_w = 1.0
-        keys = ("reconstruction", "sparsity_penalty", "prediction", "objective",
+    _HISTORY = ("reconstruction", "sparsity_penalty", "prediction", "objective",
                 "code_rel_error", "zero_fraction", "z_iter")
-        self.history_ = {key: [] for key in keys}
+
+    def fit(self, X, y=None, *, checkpoint=None, resume=False):
+        """Alternating minimisation through ``npae.train.fit_loop``: per mini-batch, the
+        loop's loss is the z-step's objective (2) and its optimiser step the D- and W-steps
+        (``_AlternatingSteps``), so checkpoints, ``resume`` and the divergence rules are the
+        loop's. ``checkpoint``/``resume`` as ``fit_loop``."""
+        X, _, rng = self._fit_start(X)
+        self._init_params(X.shape[1], rng, X)
+        self._eta_w = 1.0
         n = X.shape[0]
-        warned = False
-        for epoch in range(self.n_iter):
-            acc = dict.fromkeys(keys, 0.0)
-            err2 = z2 = 0.0
-            for idx in iterate_minibatches(n, self.batch_size, rng):
-                Xb = X[idx]
-                Z, h, terms = self._block(Xb)
-                w = len(idx) / n
-                for key, v in terms.items():
-                    acc[key] += w * v
-                err2 += float(np.vdot(h - Z, h - Z))
-                z2 += float(np.vdot(Z, Z))
-                acc["zero_fraction"] += w * float(np.mean(Z == 0))
-                acc["z_iter"] += w * self._last_z_iter
-            acc["objective"] = acc["reconstruction"] + acc["sparsity_penalty"] + acc["prediction"]
-            acc["code_rel_error"] = float(np.sqrt(err2 / z2)) if z2 > 0 else float("nan")
-            if z2 == 0 and not warned:
-                warned = True
-                self._warn_all_codes_zero(Xb, h, epoch)
-            for key in keys:
-                self.history_[key].append(float(acc[key]))
+        acc = _EpochRecord()
+
+        def z_step(Xb):
+            Z, h = self._z_step_of_block(Xb)
+            terms = self._terms(Xb, Z, h)
+            acc.add(Xb, Z, h, terms, len(Xb) / n, self._last_z_iter)
+            return sum(terms.values()), {}
+
+        def end_of_epoch(epoch, history):
+            record = acc.close()
+            if record["all_zero"] and not acc.warned:
+                acc.warned = True
+                self._warn_all_codes_zero(acc.last_X, acc.last_h, epoch)
+            for key in self._HISTORY:
+                history.setdefault(key, []).append(float(record[key]))
             if self.verbose:
                 print(f"epoch {epoch + 1}/{self.n_iter}: " + ", ".join(
-                    f"{key} {acc[key]:.4g}" for key in keys))
-        self.n_iter_ = self.n_iter
+                    f"{key} {record[key]:.4g}" for key in self._HISTORY))
+            return False
+
+        history = fit_loop(self._params, z_step, X, optimizer=_AlternatingSteps(self),
+                           n_epochs=self.n_iter, batch_size=self.batch_size, rng=rng,
+                           checkpoint=checkpoint, resume=resume, callback=end_of_epoch,
+                           desc=type(self).__name__, owner=type(self).__name__)
+        self.history_ = {key: history.get(key, []) for key in self._HISTORY}
+        self.n_iter_ = len(history["loss"])
         return self
+
+    def _z_step_of_block(self, X):
+        """The first step of ``_block``: (Z, h), Z the optimal codes warm-started at h; the
+        D- and W-steps follow in ``_AlternatingSteps.step``."""
+        self._batch = X
+        h = self._encode(X)[0]
+        self._batch_Z = Z = self._z_step(X, h)
+        return Z, h
 
     def _warn_all_codes_zero(self, X, h, epoch):
         """Every z of an epoch was 0: D then gets no gradient (4) and learns nothing.
@@ -411,7 +441,7 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
         warnings.warn(
             f"PredictiveSparseDecomposition: every code z was 0 in epoch {epoch + 1} "
             f"(lam={self.lam} is too large for this data: with z = 0 the dictionary gets no "
-            f"gradient and learns nothing, and history_['code_rel_error'] is nan); codes "
+            f"gradient and learns nothing); codes "
             f"can be non-zero only for lam < 2 max |D^T x + h| = {lam_max:.4g} at the "
             f"current D and W (last batch); lower lam", RuntimeWarning, stacklevel=3)
 
@@ -441,3 +471,58 @@ class PredictiveSparseDecomposition(GradientModelMixin, BaseEstimator):
 
 
 PSD = PredictiveSparseDecomposition
+
+
+class _AlternatingSteps:
+    """PSD's "optimiser" for ``npae.train.fit_loop``: a step is the D-step and the W-step on
+    the batch whose codes the loop's loss (the z-step) just computed. Its state, for
+    checkpoints, is the W-step's last step length."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def step(self, grads):
+        m = self.model
+        m._d_step(m._batch, m._batch_Z)
+        m._w_step(m._batch, m._batch_Z)
+
+    def state_dict(self):
+        return {"eta_w": np.array(self.model._eta_w)}
+
+    def load_state_dict(self, state):
+        if "eta_w" in state:
+            self.model._eta_w = float(state["eta_w"])
+
+
+class _EpochRecord:
+    """The per-epoch means of ``history_`` (weighted by batch size), accumulated per batch."""
+
+    def __init__(self):
+        self.warned = False
+        self._reset()
+
+    def _reset(self):
+        self.acc = dict.fromkeys(("reconstruction", "sparsity_penalty", "prediction",
+                                  "zero_fraction", "z_iter"), 0.0)
+        self.err2 = self.z2 = self.h2 = 0.0
+
+    def add(self, X, Z, h, terms, w, z_iter):
+        for key, v in terms.items():
+            self.acc[key] += w * v
+        self.err2 += float(np.vdot(h - Z, h - Z))
+        self.z2 += float(np.vdot(Z, Z))
+        self.h2 += float(np.vdot(h, h))
+        self.acc["zero_fraction"] += w * float(np.mean(Z == 0))
+        self.acc["z_iter"] += w * z_iter
+        self.last_X, self.last_h = X, h
+
+    def close(self):
+        rec = dict(self.acc)
+        rec["objective"] = rec["reconstruction"] + rec["sparsity_penalty"] + rec["prediction"]
+        # ||h - z|| / ||z||; when every z was 0, relative to ||h|| instead (1, or 0 if h was 0
+        # as well): a number, never the NaN of 0 / 0
+        ref = self.z2 if self.z2 > 0 else self.h2
+        rec["code_rel_error"] = float(np.sqrt(self.err2 / ref)) if ref > 0 else 0.0
+        rec["all_zero"] = self.z2 == 0
+        self._reset()
+        return rec

@@ -41,18 +41,15 @@ between the decoder's and the encoder's backward, and the weight decay of (8) an
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from .._io import atomic_savez
 from .._validation import check_param
 from ..losses import squared_error, squared_error_grad
 from ..nn import Linear, Sequential, Sigmoid
 from ..optim import make_optimizer
-from ..train import fit_loop
+from ..train import fit_lbfgs, fit_loop
 from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
-                   check_training_params)
+                   check_size, check_training_params)
 
 __all__ = ["SparseAutoencoder", "kl_sparsity", "kl_sparsity_grad"]
 
@@ -131,14 +128,18 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- hyper-parameters -------------------------------------------------------------------
-    def _check_hyperparameters(self):
+    def _check_params(self):
         check_param("n_hidden", self.n_hidden, kind="int", low=1)
         check_param("rho", self.rho, low=0.0, high=1.0, low_open=True, high_open=True)
         check_param("beta", self.beta, low=0.0)
         check_param("weight_decay", self.weight_decay, low=0.0)
-        check_param("optimizer", self.optimizer, options=("lbfgs", "adam", "sgd"))
         check_param("max_iter", self.max_iter, kind="int", low=0)
-        check_training_params(self)
+        check_training_params(self, optimizers=("lbfgs", "adam", "sgd"))
+
+    def _check_sizes(self, d):
+        # W and W*, their gradients, and L-BFGS's float64 copies (or Adam's moments)
+        check_size(8 * d * int(self.n_hidden), f"n_hidden={self.n_hidden} (the {d} x n_hidden "
+                   "weight matrices W and W*)", self.dtype)
 
     # -- the network --------------------------------------------------------------------------
     def _build(self, d, rng):
@@ -189,22 +190,10 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         dec.grads["W"] += wd * W_star                               # and of (8)
         return J, self._named("grads")
 
-    def _loss_and_gradients(self, X):
-        return self._objective(X)
-
-    def _validate(self, X, name="X"):
-        check_is_fitted(self, "encoder_")
-        return self._validate_data(X, reset=False, name=name, dtype=self.dtype)
-
-    def objective(self, X, rng=None):
-        """J (5) at the current parameters for the batch X (ρ̂ is X's mean activation).
-        ``rng`` is accepted for a uniform interface and unused: J is deterministic."""
-        return self._objective(self._validate(X), need_grad=False)[0]
-
-    def gradients(self, X, rng=None):
-        """Dict name -> the hand-derived gradient (6)-(10) of ``objective(X)`` (copies)."""
-        grads = self._objective(self._validate(X))[1]
-        return {k: v.copy() for k, v in grads.items()}
+    def _objective_and_gradients(self, X, rng=None, need_grad=True):
+        """The contract's hook: J (5) of the batch X and its gradients; ``rng`` is unused
+        (J is deterministic)."""
+        return self._objective(X, need_grad)
 
     def mean_activation(self, X):
         """ρ̂ (3) of the rows of X: the mean of each hidden unit's activation, shape (k,)."""
@@ -216,77 +205,28 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
 
         ``checkpoint``: an .npz path written atomically after each L-BFGS iteration (or
         epoch); ``resume=True`` continues from it. L-BFGS resumes from the saved parameters
-        with a fresh curvature memory, so a resumed run is close to, not bit-identical with,
-        an uninterrupted one; the mini-batch optimisers resume exactly.
+        with a fresh curvature memory (``npae.train.fit_lbfgs``), so a resumed run is close
+        to, not bit-identical with, an uninterrupted one; the mini-batch optimisers resume
+        exactly. The full-batch L-BFGS path sums over all rows in one matrix product, whose
+        last bits depend on the BLAS library's thread count (README, "Reproducibility").
         """
-        self._check_hyperparameters()
-        X = self._validate_data(X, reset=True, dtype=self.dtype)
-        if X_val is not None:
-            X_val = self._validate_data(X_val, reset=False, name="X_val", dtype=self.dtype)
-        rng = np.random.default_rng(self.random_state)
+        X, X_val, rng = self._fit_start(X, X_val)
         self._build(X.shape[1], rng)
-        val = None if X_val is None else (lambda V: self._objective(V, need_grad=False)[0])
+        params = self.parameters()
+        common = dict(val_loss=self._validation_loss, X_val=X_val, verbose=self.verbose,
+                      checkpoint=checkpoint, resume=resume, desc=type(self).__name__,
+                      owner=type(self).__name__)
         if self.optimizer == "lbfgs":
-            self._fit_lbfgs(X, X_val, val, checkpoint, resume)
+            self.history_ = fit_lbfgs(params, self._training_loss(rng), X,
+                                      max_iter=self.max_iter, **common)
         else:
-            params = self.parameters()
             opt = make_optimizer(self.optimizer, params, self.learning_rate)
-            self.history_ = fit_loop(
-                params, self._objective, X, optimizer=opt, n_epochs=self.n_epochs,
-                batch_size=self.batch_size, rng=rng, val_loss=val, X_val=X_val,
-                verbose=self.verbose, checkpoint=checkpoint, resume=resume,
-                desc=type(self).__name__)
-            self.n_iter_ = len(self.history_["loss"])
+            self.history_ = fit_loop(params, self._training_loss(rng), X, optimizer=opt,
+                                     n_epochs=self.n_epochs, batch_size=self.batch_size,
+                                     rng=rng, **common)
+        self.n_iter_ = len(self.history_["loss"])
         self.rho_hat_ = self.mean_activation(X)
         return self
-
-    def _fit_lbfgs(self, X, X_val, val, checkpoint, resume):
-        """Minimise (5) over all parameters as one flat vector with scipy's L-BFGS-B."""
-        from scipy.optimize import minimize
-
-        params = self.parameters()
-        history = {"loss": [], "val_loss": []}
-        if resume:
-            if checkpoint is None:
-                raise ValueError("resume=True needs the checkpoint path it should resume from")
-            if os.path.exists(checkpoint):
-                history = _load_lbfgs_checkpoint(checkpoint, params)
-        remaining = self.max_iter - len(history["loss"])
-        shapes = [(k, p.shape, p.size) for k, p in params.items()]
-
-        def unpack(theta):
-            i = 0
-            for k, shape, size in shapes:
-                params[k][...] = theta[i:i + size].reshape(shape)
-                i += size
-
-        def fun(theta):
-            unpack(theta)
-            J, grads = self._objective(X)
-            return J, np.concatenate([grads[k].ravel() for k, _, _ in shapes]).astype(np.float64)
-
-        def callback(intermediate_result):
-            unpack(intermediate_result.x)
-            history["loss"].append(float(intermediate_result.fun))
-            if val is not None:
-                history["val_loss"].append(float(val(X_val)))
-            if checkpoint is not None:
-                _save_lbfgs_checkpoint(checkpoint, params, history)
-            if self.verbose:
-                print(f"SparseAutoencoder L-BFGS iteration {len(history['loss'])}: "
-                      f"J = {intermediate_result.fun:.6g}")
-
-        theta0 = np.concatenate([p.ravel() for p in params.values()]).astype(np.float64)
-        if remaining > 0:
-            res = minimize(fun, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                           options={"maxiter": remaining})
-            unpack(res.x)
-            if not np.isfinite(res.fun):
-                raise FloatingPointError(f"L-BFGS ended at a non-finite objective ({res.fun}); "
-                                         "check the data's scale (inputs in [0, 1]) or lower "
-                                         "beta")
-        self.history_ = history
-        self.n_iter_ = len(history["loss"])
 
     # -- using the model ------------------------------------------------------------------------
     def transform(self, X):
@@ -299,23 +239,3 @@ class SparseAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         better)."""
         X = self._validate(X)
         return squared_error(self.reconstruct(X), X)
-
-
-def _save_lbfgs_checkpoint(path, params, history):
-    arrays = {f"param/{k}": v for k, v in params.items()}
-    arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()})
-    atomic_savez(path, **arrays)
-
-
-def _load_lbfgs_checkpoint(path, params):
-    with np.load(path, allow_pickle=False) as f:
-        data = {k: f[k] for k in f.files}
-    for k, v in params.items():
-        key = f"param/{k}"
-        if key not in data or data[key].shape != v.shape:
-            found = "is missing" if key not in data else f"has shape {data[key].shape}"
-            raise ValueError(f"checkpoint {path!r} does not match this model: parameter {k!r} "
-                             f"{found} (the model has {v.shape}); build the model with the "
-                             "same hyper-parameters or start without resume")
-        v[...] = data[key]
-    return {k: list(data.get(f"history/{k}", np.array([]))) for k in ("loss", "val_loss")}

@@ -33,8 +33,9 @@ from .._validation import as_float_array, check_param
 from ..nn import Linear, Sequential
 from ..optim import make_optimizer
 from ..train import fit_loop
-from .autoencoder import Autoencoder, _check_unit_interval
-from .base import BaseEstimator, GradientModelMixin, NotFittedError, check_is_fitted
+from .autoencoder import UNIT_INTERVAL, Autoencoder
+from .base import (BaseEstimator, GradientModelMixin, NotFittedError, check_is_fitted,
+                   check_size)
 from .contractive import ContractiveAutoencoder
 from .denoising import DenoisingAutoencoder
 
@@ -115,7 +116,9 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         return self._autoencoders
 
     # -- building ------------------------------------------------------------------------------
-    def _check_hyperparameters(self):
+    _fitted_attribute = "network_"
+
+    def _check_params(self):
         sizes = self.layer_sizes
         if isinstance(sizes, (int, np.integer)) or not hasattr(sizes, "__len__") or not sizes:
             raise ValueError(f"layer_sizes={sizes!r} must be a non-empty sequence of hidden "
@@ -125,6 +128,24 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         check_param("kind", self.kind, options=("plain", "denoising", "contractive"))
         check_param("pretrain_epochs", self.pretrain_epochs, kind="int", low=0)
         check_param("finetune_epochs", self.finetune_epochs, kind="int", low=0)
+        check_param("verbose", self.verbose, options=(True, False))
+        # every kind's parameters, whichever kind is used (a typo is refused either way)
+        check_param("noise", self.noise, options=("mask", "gaussian"))
+        check_param("nu", self.nu, low=0.0, high=1.0, high_open=True)
+        check_param("sigma", self.sigma, low=0.0)
+        check_param("lam", self.lam, low=0.0)
+        # the rest (tied, decoder, loss, the training parameters) is what the first layer's
+        # autoencoder checks
+        self._layer_model(0, None)._check_params()
+
+    def _check_sizes(self, d):
+        sizes = [d] + [int(k) for k in self.layer_sizes]
+        n_weights = sum(a * b for a, b in zip(sizes, sizes[1:])) * (1 if self.tied else 2)
+        check_size(4 * n_weights, f"layer_sizes={tuple(self.layer_sizes)!r} (the weight "
+                   f"matrices of a {'-'.join(map(str, sizes))} network)", self.dtype)
+
+    def _data_range(self):
+        return UNIT_INTERVAL if self.loss == "cross_entropy" else None
 
     def _layer_model(self, l, seed):
         """The autoencoder that pre-trains layer l (0-based)."""
@@ -164,7 +185,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
 
     def _restore_network(self):
         """Rebuild the layers with the fitted sizes (``npae.load`` copies the values in)."""
-        self._check_hyperparameters()
+        self._check_params()
         rng = np.random.default_rng(0)
         d, self._autoencoders = self.n_features_in_, []
         for l, k in enumerate(self.layer_sizes):
@@ -230,31 +251,32 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         if hasattr(self, "classifier_"):
             self.classifier_.zero_grad()
 
-    def _loss_and_gradients(self, X, y=None, need_grad=True):
-        X = self._validate(X)
+    def _objective_and_gradients(self, X, rng=None, need_grad=True, y=None):
+        """The contract's hook: (3) of the batch X, or (4) with the label indices ``y``
+        (positions in ``classes_``); ``rng`` is unused (fine-tuning has no noise)."""
         if y is None:
-            if self.loss == "cross_entropy":
-                _check_unit_interval(X, "X", self.loss)
             return self._reconstruction_objective(X, need_grad)
+        return self._supervised_objective(X, y, need_grad)
+
+    def objective(self, X, *, rng=0, y=None):
+        """The fine-tuning objective at the current parameters: (3), or (4) with labels y."""
+        return self._evaluate(X, rng, need_grad=False, y=y)[0]
+
+    def gradients(self, X, *, rng=0, y=None):
+        """Gradients of ``objective(X)`` or ``objective(X, y=y)`` (copies), keys of
+        ``parameters()``."""
+        return self._evaluate(X, rng, need_grad=True, y=y)[1]
+
+    def _evaluate(self, X, rng, need_grad, y=None):
+        if y is None:
+            return super()._evaluate(X, rng, need_grad)
+        X = self._validate(X)     # labels: no range to check, the softmax takes any code
         y_idx = self._encode_labels(y)
         if len(y_idx) != len(X):
             raise ValueError(f"y has {len(y_idx)} labels for {len(X)} rows of X; pass one "
                              "label per row")
-        return self._supervised_objective(X, y_idx, need_grad)
-
-    def _validate(self, X, name="X"):
-        check_is_fitted(self, "network_")
-        return self._validate_data(X, reset=False, name=name, dtype=self.dtype)
-
-    def objective(self, X, y=None):
-        """The fine-tuning objective at the current parameters: (3), or (4) with labels y."""
-        return self._loss_and_gradients(X, y, need_grad=False)[0]
-
-    def gradients(self, X, y=None):
-        """Gradients of ``objective(X)`` or ``objective(X, y)`` (copies), keys of
-        ``parameters()``."""
-        grads = self._loss_and_gradients(X, y)[1]
-        return {k: v.copy() for k, v in grads.items()}
+        L, grads = self._objective_and_gradients(X, None, need_grad, y=y_idx)
+        return L, (None if grads is None else {k: v.copy() for k, v in grads.items()})
 
     def _encode_labels(self, y):
         if not hasattr(self, "classifier_"):
@@ -277,11 +299,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         ``X_val`` gives validation curves (per pre-trained layer and for fine-tuning); with
         labels, the fine-tuning curve needs ``y_val`` as well.
         """
-        self._check_hyperparameters()
-        X = self._validate_data(X, reset=True, dtype=self.dtype)
-        if X_val is not None:
-            X_val = self._validate_data(X_val, reset=False, name="X_val", dtype=self.dtype)
-        rng = np.random.default_rng(self.random_state)
+        X, X_val, rng = self._fit_start(X, X_val)
         seeds = self._seeds(rng)
         if y is not None:
             y = np.asarray(y)
@@ -312,25 +330,26 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         # (3) or (4): fine-tune everything by back-propagation
         ft_rng = np.random.default_rng(seeds[-1])
         if y is None:
-            step = self._reconstruction_objective
-            val = (lambda V: self._reconstruction_objective(V, need_grad=False)[0])
+            step = self._training_loss(ft_rng)
+            val = self._validation_loss
             Xv, data = X_val, X
         else:
             self._make_classifier(len(self.classes_), ft_rng)
             y_idx = self._encode_labels(y)
             # the loop cuts batches of rows; carry the label as an extra column
             data = _Labelled(X, y_idx)
-            step = (lambda batch: self._supervised_objective(batch.X, batch.y))
+            step = (lambda b: self._objective_and_gradients(b.X, ft_rng, y=b.y))
             Xv = None
             if X_val is not None and y_val is not None:
                 Xv = _Labelled(X_val, self._encode_labels(y_val))
-            val = (lambda V: self._supervised_objective(V.X, V.y, need_grad=False)[0])
+            val = (lambda V: self._objective_and_gradients(V.X, None, False, y=V.y)[0])
         params = self.parameters()
         opt = make_optimizer(self.optimizer, params, self.learning_rate)
         history["finetune"] = fit_loop(params, step, data, optimizer=opt,
                                        n_epochs=self.finetune_epochs,
                                        batch_size=self.batch_size, rng=ft_rng, val_loss=val,
-                                       X_val=Xv, verbose=self.verbose, desc="fine-tuning")
+                                       X_val=Xv, verbose=self.verbose, desc="fine-tuning",
+                                       owner=type(self).__name__)
         self.history_ = history
         return self
 
@@ -369,10 +388,7 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         """Mean deep reconstruction loss (no y), or classification accuracy (with y)."""
         if y is not None:
             return float(np.mean(self.predict(X) == np.asarray(y)))
-        X = self._validate(X)
-        if self.loss == "cross_entropy":
-            _check_unit_interval(X, "X", self.loss)
-        return self._reconstruction_objective(X, need_grad=False)[0]
+        return self._reconstruction_objective(self._input(X), need_grad=False)[0]
 
 
 class _Labelled:

@@ -33,7 +33,9 @@ Gradients, with ε held fixed (it is an input to (3), not a function of the para
 
 The network is npae's layers (``Linear``, ``ReLU``) run forward and backward; the model adds
 its own terms: the loss's gradient (8), the reparameterization path and the KL (10)-(11),
-and the sum (12) of the two heads' input gradients.
+the sum (12) of the two heads' input gradients, and the learned output variance log_var_x, a
+scalar model term (no layer holds it) whose gradient (8) is accumulated (``+=``) like a
+layer's, after the same zeroing.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ from ..nn.elementwise_kernels import cross_entropy_logits
 from ..optim import make_optimizer
 from ..train import fit_loop
 from .base import (BaseEstimator, DecoderMixin, GradientModelMixin, check_is_fitted,
-                   check_training_params)
+                   check_size, check_training_params)
 
 __all__ = ["VariationalAutoencoder", "gaussian_kl", "gaussian_kl_grad", "latent_manifold",
            "interpolate"]
@@ -129,7 +131,7 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- hyper-parameters -------------------------------------------------------------------
-    def _check_hyperparameters(self):
+    def _check_params(self):
         check_param("n_hidden", self.n_hidden, kind="int", low=1)
         check_param("n_latent", self.n_latent, kind="int", low=1)
         check_param("likelihood", self.likelihood, options=("bernoulli", "gaussian"))
@@ -138,8 +140,19 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
                 raise ValueError(f"output_variance={self.output_variance!r} is not supported; "
                                  "pass a float > 0 (fixed) or 'learned'")
             check_param("output_variance", self.output_variance, low=0.0, low_open=True)
-        check_param("optimizer", self.optimizer, options=("adam", "sgd"))
         check_training_params(self)
+
+    def _check_sizes(self, d):
+        H, k = int(self.n_hidden), int(self.n_latent)
+        # the weights, their gradients and Adam's two moments
+        check_size(4 * (2 * d * H + 3 * H * k), f"n_hidden={H}, n_latent={k} (the weight "
+                   f"matrices of a {d}-{H}-{k} network)", self.dtype)
+
+    def _data_range(self):
+        if self.likelihood != "bernoulli":
+            return None
+        return (0.0, 1.0, "likelihood='bernoulli' needs", "pixel intensities; rescale the data (e.g. "
+                "X / 255) or use likelihood='gaussian' for real-valued data")
 
     def _learned_variance(self):
         return self.likelihood == "gaussian" and self.output_variance == "learned"
@@ -157,9 +170,10 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         for layer in self.decoder_.layers + self.encoder_.layers:
             layer.check_input = False
         self.encoder_.layers[0].needs_input_grad = False   # its input is the data: no dL/dx
-        # s² = exp(log_var_x), learned; starts at 1 (log 1 = 0)
+        # s² = exp(log_var_x), learned; starts at 1 (log 1 = 0). A model term, not a layer's:
+        # its gradient lives with the model's other own terms
         self.log_var_x_ = (np.zeros(1, dtype=dtype) if self._learned_variance() else None)
-        self._log_var_x_grad = np.zeros(1, dtype=dtype)
+        self._term_grads = {"log_var_x": np.zeros(1, dtype=dtype)}
 
     def _restore_network(self):
         self._build(self.n_features_in_, np.random.default_rng(0))
@@ -186,7 +200,7 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
             named[wn], named[bn] = arrays["W"], arrays["b"]
         if self._learned_variance():
             named["log_var_x"] = (self.log_var_x_ if store == "params"
-                                  else self._log_var_x_grad)
+                                  else self._term_grads["log_var_x"])
         return named
 
     def _variance(self):
@@ -209,14 +223,19 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         if not need_grad:
             return L, None
         if self._learned_variance():
-            # ∂/∂log s² of the two terms: -half_sq / s² and d/2 (8)
-            self._log_var_x_grad[0] = -half_sq / s2 + 0.5 * X.shape[1]
+            # the model term log_var_x: ∂/∂log s² of the two terms, -half_sq / s² and d/2 (8)
+            self._term_grads["log_var_x"] += -half_sq / s2 + 0.5 * X.shape[1]
         return L, squared_error_grad(a_hat, X) / a_hat.dtype.type(s2)
 
-    def _objective(self, X, rng, need_grad=True):
-        """L (7) of the batch X with ε drawn from the generator ``rng``, and its gradients
-        (the layers' own arrays, overwritten by the next call)."""
+    def _objective_and_gradients(self, X, rng, need_grad=True):
+        """The contract's hook: L (7) of the batch X with ε drawn from the generator ``rng``,
+        and its gradients (the layers' own arrays, overwritten by the next call)."""
         enc, relu1, mu_h, lv_h, dec, relu2, out = self._layers()
+        if need_grad:
+            for layer in (enc, mu_h, lv_h, dec, out):
+                layer.zero_grad()
+            for g in self._term_grads.values():
+                g[...] = 0.0
         eps = self._draw_eps(X.shape[0], rng)
         h = relu1.forward(enc.forward(X))                           # (1)
         mu, logvar = mu_h.forward(h), lv_h.forward(h)               # (2)
@@ -227,8 +246,6 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         L = rec + gaussian_kl(mu, logvar)                           # (6), (7)
         if not need_grad:
             return L, None
-        for layer in (enc, mu_h, lv_h, dec, out):
-            layer.zero_grad()
         dz = dec.backward(relu2.backward(out.backward(g)))          # (9)
         dkl_mu, dkl_logvar = gaussian_kl_grad(mu, logvar)
         dmu = dz + dkl_mu                                           # (10)
@@ -237,72 +254,34 @@ class VariationalAutoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         enc.backward(relu1.backward(dh))
         return L, self._named("grads")
 
-    def _loss_and_gradients(self, X, rng=0):
-        return self._objective(X, np.random.default_rng(rng))
-
-    def _validate(self, X, name="X"):
-        check_is_fitted(self, "encoder_")
-        X = self._validate_data(X, reset=False, name=name, dtype=self.dtype)
-        self._check_target(X, name)
-        return X
-
-    def _check_target(self, X, name="X"):
-        if self.likelihood != "bernoulli":
-            return
-        lo, hi = float(X.min()), float(X.max())
-        slack = 4.0 * float(np.finfo(X.dtype).eps)
-        if lo < -slack or hi > 1.0 + slack:
-            raise ValueError(f"likelihood='bernoulli' needs {name} in [0, 1] (pixel "
-                             f"intensities), got values in [{lo:.6g}, {hi:.6g}]; rescale the "
-                             "data (e.g. X / 255) or use likelihood='gaussian' for real-valued "
-                             "data")
-
-    def objective(self, X, rng=0):
-        """The mean negative ELBO (7) in nats, with ε drawn from ``np.random.default_rng(rng)``
-        afresh on each call: the same int seed gives ``gradients`` the same ε."""
-        X = self._validate(X)
-        return self._objective(X, np.random.default_rng(rng), need_grad=False)[0]
-
-    def gradients(self, X, rng=0):
-        """Dict name -> the hand-derived gradient (8)-(12) of ``objective(X, rng)`` (copies)."""
-        X = self._validate(X)
-        grads = self._objective(X, np.random.default_rng(rng))[1]
-        return {k: v.copy() for k, v in grads.items()}
-
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X, y=None, *, X_val=None, checkpoint=None, resume=False):
         """Train on the rows of X (y is ignored) with mini-batches, ε drawn afresh for each
         batch from the model's generator; ``X_val`` adds a validation curve (7).
         ``checkpoint``/``resume`` as ``npae.train.fit_loop``."""
-        self._check_hyperparameters()
-        X = self._validate_data(X, reset=True, dtype=self.dtype)
-        self._check_target(X)
-        if X_val is not None:
-            X_val = self._validate_data(X_val, reset=False, name="X_val", dtype=self.dtype)
-            self._check_target(X_val, "X_val")
-        rng = np.random.default_rng(self.random_state)
+        X, X_val, rng = self._fit_start(X, X_val)
         self._build(X.shape[1], rng)
         params = self.parameters()
         opt = make_optimizer(self.optimizer, params, self.learning_rate)
         self.history_ = fit_loop(
-            params, lambda Xb: self._objective(Xb, rng), X, optimizer=opt,
-            n_epochs=self.n_epochs, batch_size=self.batch_size, rng=rng,
-            val_loss=lambda V: self._objective(V, np.random.default_rng(0), False)[0],
-            X_val=X_val, verbose=self.verbose, checkpoint=checkpoint, resume=resume,
-            desc=type(self).__name__, noisy=True)    # each step draws a new eps
+            params, self._training_loss(rng), X, optimizer=opt, n_epochs=self.n_epochs,
+            batch_size=self.batch_size, rng=rng, val_loss=self._validation_loss, X_val=X_val,
+            verbose=self.verbose, checkpoint=checkpoint, resume=resume,
+            desc=type(self).__name__, noisy=self._noisy_objective, owner=type(self).__name__,
+            monitor=self._monitor(X))
         return self
+
+    _noisy_objective = True    # each step draws a new ε
 
     # -- using the model ------------------------------------------------------------------------
     def transform(self, X):
         """μ(x), the mean of q(z|x), shape (n, n_latent). Deterministic."""
-        check_is_fitted(self, "encoder_")
-        X = self._validate_data(X, reset=False, dtype=self.dtype)
+        X = self._validate(X)
         return self.mu_head_.forward(self.encoder_.forward(X))
 
     def encode(self, X):
         """(μ, log σ²) of q(z|x), each (n, n_latent)."""
-        check_is_fitted(self, "encoder_")
-        X = self._validate_data(X, reset=False, dtype=self.dtype)
+        X = self._validate(X)
         h = self.encoder_.forward(X)
         return self.mu_head_.forward(h), self.logvar_head_.forward(h)
 
