@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
+from npae.data import fresh_machine, load_mnist
+
 # derandomize: CI explores the same examples every run, so a red CI always means a change
 # broke something; "dev" draws fresh examples each run to find new counterexamples.
 settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True,
@@ -24,25 +26,63 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # contending for two busy cores made some tests 10x slower. Results are unchanged.
 threadpool_limits(1, user_api="blas")
 
-#: ../shared/data beside the repository, present on the project's machines and in CI only.
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: ../shared beside the repository, present on the project's machines and in CI only.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_DATA = SHARED / "data"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: NPAE_FRESH_MACHINE=1: the tests (and npae itself, see npae.data.fresh_machine) behave as on a
+#: machine with only Python on it: ../shared, NPAE_DATA and the Debian package count as absent.
+FRESH = fresh_machine()
+_FRESH_WHY = "NPAE_FRESH_MACHINE is set: real data counts as absent, as on a new user's machine"
 
 
 def require_shared(sub=""):
-    """Skip (saying why) where the real data sets in ../shared/data are absent."""
+    """Skip (saying why) where the real data sets in ../shared/data are absent. For "mnist",
+    a folder NPAE_DATA names (one with MNIST's files) serves as well."""
     path = SHARED_DATA / sub
+    if FRESH:
+        pytest.skip(f"{path}: {_FRESH_WHY}")
+    if sub == "mnist" and mnist_path() is not None:
+        return mnist_path()
     if not path.exists():
         pytest.skip(f"real data not present at {path} (only the project's machines and CI "
                     "have ../shared/data); npae itself never needs it")
     return path
 
 
+def require_lecture():
+    """The lecture's text (../shared/seed), or a skip saying why it is absent."""
+    path = SHARED / "seed" / "autoencoders-lecture.md"
+    if FRESH:
+        pytest.skip(f"{path}: {_FRESH_WHY}")
+    if not path.exists():
+        pytest.skip(f"the lecture is not at {path} (only on the project's machines)")
+    return path
+
+
 def require_fashion_mnist():
+    if FRESH:
+        pytest.skip(f"{FASHION_MNIST}: {_FRESH_WHY}")
     if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("Fashion-MNIST not installed: `apt-get install dataset-fashion-mnist` "
                     "puts it in /usr/share/datasets/fashion-mnist (.ci/run does this)")
     return FASHION_MNIST
+
+
+def mnist_path():
+    """A folder holding real MNIST (NPAE_DATA if it names MNIST, else ../shared/data/mnist), or
+    None where there is none (always None with NPAE_FRESH_MACHINE=1)."""
+    if FRESH:
+        return None
+    candidates = [os.environ.get("NPAE_DATA"), SHARED_DATA / "mnist"]
+    for c in candidates:
+        if c and "fashion" not in str(c).lower() and Path(c).exists():
+            try:
+                load_mnist(c, "test", raw=True)
+            except (FileNotFoundError, ValueError):
+                continue
+            return Path(c)
+    return None
 
 
 @pytest.fixture

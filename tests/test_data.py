@@ -220,6 +220,7 @@ def test_load_mnist_inconsistent_files(tmp_path, rng):
 
 
 def test_load_fashion_mnist_from_path_and_hint_when_missing(tmp_path, rng, monkeypatch):
+    monkeypatch.delenv("NPAE_FRESH_MACHINE", raising=False)
     sets = fake_mnist(rng)
     write_idx_set(tmp_path / "FashionMNIST" / "raw", sets)
     check_loaded(load_fashion_mnist(tmp_path, "test"), *sets["test"])
@@ -279,6 +280,7 @@ def test_real_fashion_mnist(monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 def test_find_dataset_prefers_npae_data(tmp_path, rng, monkeypatch):
+    monkeypatch.delenv("NPAE_FRESH_MACHINE", raising=False)
     sets = fake_mnist(rng)
     write_idx_set(tmp_path / "mnist", sets)
     monkeypatch.setenv("NPAE_DATA", str(tmp_path / "mnist"))
@@ -295,6 +297,7 @@ def test_find_dataset_prefers_npae_data(tmp_path, rng, monkeypatch):
 
 
 def test_find_dataset_falls_back_to_synthetic(tmp_path, monkeypatch):
+    monkeypatch.delenv("NPAE_FRESH_MACHINE", raising=False)
     monkeypatch.delenv("NPAE_DATA", raising=False)
     monkeypatch.setattr(data.idx, "FASHION_MNIST_DIR", tmp_path / "absent")
     choice = find_dataset()
@@ -311,6 +314,7 @@ def test_find_dataset_falls_back_to_synthetic(tmp_path, monkeypatch):
 
 
 def test_find_dataset_explicit_paths_must_hold_the_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("NPAE_FRESH_MACHINE", raising=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_dataset(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte|t10k-images"):
@@ -318,6 +322,35 @@ def test_find_dataset_explicit_paths_must_hold_the_data(tmp_path, monkeypatch):
     monkeypatch.setenv("NPAE_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match=r"\(NPAE_DATA\) does not exist"):
         find_dataset()
+
+
+@pytest.mark.parametrize("value, fresh", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_fresh_machine_hides_npae_data_and_fashion_mnist(value, fresh, tmp_path, monkeypatch):
+    """NPAE_FRESH_MACHINE=1: what a new user's machine chooses, on a machine that has data."""
+    write_idx_set(tmp_path / "mnist", fake_mnist(np.random.default_rng(2)))
+    write_idx_set(tmp_path / "fashion", fake_mnist(np.random.default_rng(3)))
+    monkeypatch.setattr(data.idx, "FASHION_MNIST_DIR", tmp_path / "fashion")
+    monkeypatch.setenv("NPAE_FRESH_MACHINE", value)
+    assert data.fresh_machine() is fresh
+    # an explicit path is data the user brought: read whatever the switch says
+    assert find_dataset(tmp_path / "mnist").reason == "given path"
+    monkeypatch.delenv("NPAE_DATA", raising=False)
+    if not fresh:
+        assert find_dataset().name == "fashion-mnist"
+        assert find_dataset("fashion-mnist").path == str(tmp_path / "fashion")
+        monkeypatch.setenv("NPAE_DATA", str(tmp_path / "mnist"))
+        assert find_dataset().reason == find_dataset("mnist").reason == "NPAE_DATA"
+        return
+    choice = find_dataset()
+    assert choice.name == "synthetic" and "NPAE_FRESH_MACHINE" in choice.reason
+    for name in ("fashion-mnist", None):
+        with pytest.raises(FileNotFoundError,
+                           match=f"Fashion-MNIST is hidden: NPAE_FRESH_MACHINE='{value}'"):
+            find_dataset(name) if name else load_fashion_mnist(kind="test")
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path / "mnist"))
+    assert find_dataset().name == "synthetic"  # NPAE_DATA is ignored, as if never set
+    with pytest.raises(FileNotFoundError, match=r"MNIST \(NPAE_DATA\) is hidden"):
+        find_dataset("mnist")
 
 
 # ---------------------------------------------------------------------------------------------

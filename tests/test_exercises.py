@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import require_lecture
 from npae.exercises import EXERCISES, Exercise, get_exercise
 from npae.grading.submission import check_answers
 from npae.grading.checker import ERROR, FAIL, MISSING, PASS, SKIP, check_exercise, load_answers
@@ -20,8 +21,6 @@ from npae.exercises.template import template_source, write_template
 from npae.gradcheck import check_gradient
 
 ANSWERS = Path(__file__).parent / "answers"
-LECTURE = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / \
-    "autoencoders-lecture.md"
 
 REQUIRED = {"linear_ae_grad_U", "linear_ae_grad_V", "sigmoid_cross_entropy_grad",
             "linear_squared_error_grad", "tied_weight_grad", "contractive_grad_W",
@@ -54,9 +53,7 @@ def test_registry_holds_the_lecture_exercises():
 
 
 def test_slides_named_by_the_statements_exist_in_the_lecture():
-    if not LECTURE.exists():
-        pytest.skip(f"the lecture is not at {LECTURE} (only on the project's machines)")
-    headings = {ln[2:].strip() for ln in LECTURE.read_text().splitlines()
+    headings = {ln[2:].strip() for ln in require_lecture().read_text().splitlines()
                 if ln.startswith("# ")}
     for ex in EXERCISES.values():
         quoted = re.findall(r'[Ss]lides? "([^"]+)"(?: and "([^"]+)")?', ex.statement)

@@ -6,6 +6,8 @@
   ``dataset-fashion-mnist`` installs it.
 * ``find_dataset``: the best data present (``NPAE_DATA``, an explicit path, Fashion-MNIST,
   else the built-in digits), as used by ``npae demo`` and ``--data``.
+* ``fresh_machine``: ``NPAE_FRESH_MACHINE=1`` makes the above act as on a machine with only
+  Python on it (``NPAE_DATA`` and Fashion-MNIST treated as absent), as the tests' fresh pass does.
 * ``synthetic_digits``: 28x28 digits rendered from the fonts matplotlib ships, warped like
   handwriting, so the demo, the tests and the notebooks run on a fresh install.
 * ``normalize`` / ``denormalize``: the lecture's normalisation (mean 0.5, std 0.5 -> [-1, 1]).
@@ -16,7 +18,8 @@ npae never downloads anything: every loader reads a path, and the error says whe
 The package, one job a module:
 
 ``idx``
-    the IDX reader, MNIST and Fashion-MNIST, ``find_dataset`` and ``DatasetChoice``; also
+    the IDX reader, MNIST and Fashion-MNIST, ``find_dataset``, ``DatasetChoice`` and
+    ``fresh_machine``; also
     ``FASHION_MNIST_DIR``, the folder ``load_fashion_mnist`` and ``find_dataset`` read (to
     point them elsewhere, set ``npae.data.idx.FASHION_MNIST_DIR``).
 ``synthetic``
@@ -27,8 +30,8 @@ The package, one job a module:
     ``normalize`` and ``denormalize``.
 """
 from ..train import iterate_minibatches as batches
-from .idx import (FASHION_MNIST_DIR, DatasetChoice, find_dataset, load_fashion_mnist, load_mnist,
-                  read_idx)
+from .idx import (FASHION_MNIST_DIR, DatasetChoice, find_dataset, fresh_machine,
+                  load_fashion_mnist, load_mnist, read_idx)
 from .other import load_att_faces, load_olivetti_mat, load_optdigits, read_pgm
 from .synthetic import synthetic_digits
 from .transforms import denormalize, normalize
@@ -36,5 +39,5 @@ from .transforms import denormalize, normalize
 __all__ = [
     "read_idx", "load_mnist", "load_fashion_mnist", "find_dataset", "DatasetChoice",
     "synthetic_digits", "normalize", "denormalize", "load_optdigits", "load_att_faces",
-    "load_olivetti_mat", "read_pgm", "batches", "FASHION_MNIST_DIR",
+    "load_olivetti_mat", "read_pgm", "batches", "FASHION_MNIST_DIR", "fresh_machine",
 ]

@@ -6,6 +6,9 @@
   ``FASHION_MNIST_DIR``, where Debian's package ``dataset-fashion-mnist`` installs it.
 * ``find_dataset`` / ``DatasetChoice``: the best data present (``NPAE_DATA``, an explicit
   path, Fashion-MNIST, else the built-in digits), as used by ``npae demo`` and ``--data``.
+* ``fresh_machine``: whether ``NPAE_FRESH_MACHINE`` asks npae to behave as on a machine with
+  nothing but Python (no ``NPAE_DATA``, no Debian package), so that what a new user gets can be
+  tried, and tested, on a machine that has the data.
 """
 from __future__ import annotations
 
@@ -21,6 +24,28 @@ from .synthetic import synthetic_digits
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts the four IDX files.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: The environment variable that makes npae (and its tests) act as on a fresh machine.
+FRESH_MACHINE_ENV = "NPAE_FRESH_MACHINE"
+
+
+def fresh_machine():
+    """True when ``NPAE_FRESH_MACHINE`` is set to anything but "" or "0".
+
+    npae then looks for data as it would on a machine with only Python on it: ``NPAE_DATA`` is
+    ignored and Fashion-MNIST counts as not installed, so ``find_dataset`` (the demo, the CLI,
+    the notebooks) falls back to the built-in digits. Paths passed explicitly are still read:
+    they are data the user brought. The tests read the same switch to skip their real-data
+    tests, so one variable shows what a new user's machine runs.
+    """
+    return os.environ.get(FRESH_MACHINE_ENV, "") not in ("", "0")
+
+
+def _hidden_by_fresh_machine(what):
+    return FileNotFoundError(f"{what} is hidden: {FRESH_MACHINE_ENV}="
+                             f"{os.environ.get(FRESH_MACHINE_ENV)!r} makes npae behave as on a "
+                             f"fresh machine (no NPAE_DATA, no {FASHION_MNIST_DIR}); unset it to "
+                             "use the data installed here")
 
 # --------------------------------------------------------------------------------------------
 # IDX files
@@ -187,6 +212,8 @@ def load_fashion_mnist(path=None, kind="train", *, dtype=np.float64, raw=False):
     puts it (/usr/share/datasets/fashion-mnist). Same files and return values as ``load_mnist``.
     """
     default = path is None
+    if default and fresh_machine():
+        raise _hidden_by_fresh_machine("Fashion-MNIST")
     hint = ("\nOn Debian/Ubuntu, `apt-get install dataset-fashion-mnist` installs it in "
             f"{FASHION_MNIST_DIR}; or pass the folder that holds the files.")
     return _load_idx_dataset(FASHION_MNIST_DIR if default else path, kind, dtype, raw,
@@ -249,15 +276,20 @@ def find_dataset(preferred=None):
     names "mnist", "fashion-mnist", "synthetic", or None. With None: the folder named by the
     environment variable ``NPAE_DATA`` if set, else Fashion-MNIST if installed, else the
     built-in synthetic digits. A path given explicitly (argument or ``NPAE_DATA``) must hold
-    the data: it is an error, not a silent fall-back, when it does not.
+    the data: it is an error, not a silent fall-back, when it does not. With
+    ``NPAE_FRESH_MACHINE=1`` (see ``fresh_machine``) ``NPAE_DATA`` and Fashion-MNIST are
+    treated as absent.
     """
     if preferred == "synthetic":
         return DatasetChoice("synthetic", None, "asked for")
     if preferred == "fashion-mnist":
         load_fashion_mnist(kind="test", raw=True)  # raises with the apt-get hint if absent
         return DatasetChoice("fashion-mnist", str(FASHION_MNIST_DIR), "asked for")
-    env = os.environ.get("NPAE_DATA")
+    fresh = fresh_machine()
+    env = None if fresh else os.environ.get("NPAE_DATA")
     if preferred == "mnist" and not env:
+        if fresh:
+            raise _hidden_by_fresh_machine("MNIST (NPAE_DATA)")
         raise FileNotFoundError("MNIST was asked for by name but NPAE_DATA is not set; set "
                                 "NPAE_DATA (or pass --data) to the folder holding its files")
     if preferred not in (None, "mnist"):
@@ -273,6 +305,9 @@ def find_dataset(preferred=None):
         load_mnist(path, "test", raw=True)  # raises, listing what it looked for
         name = "fashion-mnist" if "fashion" in str(path).lower() else "mnist"
         return DatasetChoice(name, str(path), reason)
+    if fresh:
+        return DatasetChoice("synthetic", None, f"{FRESH_MACHINE_ENV} is set: as on a fresh "
+                                                "machine")
     if _has_idx_set(FASHION_MNIST_DIR, load_fashion_mnist):
         return DatasetChoice("fashion-mnist", str(FASHION_MNIST_DIR), "installed")
     return DatasetChoice("synthetic", None, "no MNIST (NPAE_DATA) or Fashion-MNIST found")
