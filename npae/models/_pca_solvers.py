@@ -237,17 +237,21 @@ def scatter_matrix(X, mean=None, block_rows=None):
 
 
 def covariance_scatter(X, mean):
-    """sum_t (x^(t) - mean)(x^(t) - mean)^T (UPPER triangle) and whether it was centred in blocks.
+    """sum_t (x^(t) - mean)(x^(t) - mean)^T (at least its UPPER triangle) and whether it was
+    centred in blocks.
 
-    Fast path: X^T X - T mean mean^T with one ``dsyrk``. If that cancels more than
+    Fast path: X^T X - T mean mean^T with one symmetric product. If that cancels more than
     ``_MAX_CANCELLATION`` on any diagonal entry (a feature whose mean dwarfs its spread, or a
     constant non-zero feature), falls back to the exact blocked ``scatter_matrix``.
     """
     n = X.shape[0]
     if X.dtype != np.float64:          # float32 data: accumulate in float64, block by block
         return scatter_matrix(X, mean), True
-    # X.T is (d, n) Fortran-ordered: dsyrk(trans=0) forms X^T X from it without a copy
-    S = blas.dsyrk(1.0, X.T, trans=0, lower=0)
+    # NumPy's matmul sees X.T @ X as a product of X with itself and calls its BLAS's syrk
+    # (one triangle's work, mirrored), with no copy of X. NumPy's BLAS rather than SciPy's
+    # ``blas.dsyrk``: the two ship separate OpenBLAS builds, and NumPy's is the one
+    # scikit-learn's covariance_eigh uses, so both libraries run the same kernel
+    S = X.T @ X
     raw = np.diag(S).copy()                       # sum_t x_j^2
     S -= n * np.outer(mean, mean)
     centred = np.diag(S)                          # sum_t (x_j - mu_j)^2, up to rounding
