@@ -34,8 +34,8 @@ below, ``svd_of_X`` and ``eigh_of_A``; every solver returns one ``Spectrum``
 
 * ``"svd"``: thin SVD of the centred X (one centred copy, O(T d min(T, d)));
 * ``"eigh"``: eigenvectors of the covariance (3), formed without a centred copy of X
-  (``covariance_scatter``): one BLAS ``syrk`` call (NumPy's ``X.T @ X``: one triangle of the symmetric product
-  X^T X, half the work of a general matrix product) and the shortcut
+  (``covariance_scatter``): one BLAS ``syrk`` call (NumPy's ``X.T @ X``: one triangle of
+  the symmetric product X^T X, half the work of a general matrix product) and the shortcut
   sum_t (x - mu)(x - mu)^T = X^T X - T mu mu^T. The shortcut subtracts two large numbers
   when |mean| >> spread: feature j loses about log10(rho_j) digits, rho_j = sum_t x_j^2 /
   sum_t (x_j - mu_j)^2, and rho_j is read off the diagonal for free. Beyond
