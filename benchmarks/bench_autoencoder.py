@@ -77,7 +77,7 @@ def time_torch(X, epochs, W0, logits):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(x)
+            total += loss.item() * len(x)
     return (time.perf_counter() - t) / epochs, total / n
 
 

@@ -255,3 +255,25 @@ def test_covariance_fast_path_and_exact_fallback(rng):
     Xk[:, 3] = 7.0  # a constant non-zero feature has variance exactly 0, not rounding noise
     S, blocked = covariance_scatter(Xk, Xk.mean(0))
     assert blocked and S[3, 3] == 0.0
+
+
+@pytest.mark.parametrize("solver", ["full", "covariance_eigh", "randomized", "arpack"])
+def test_every_solver_returns_one_spectrum_shape(solver):
+    """The solvers share one return type; its sigma^2 is the mean of the discarded
+    eigenvalues, checked against numpy's eigenvalues of the covariance."""
+    from npae.models._pca_solvers import Spectrum, truncated_svd
+    from npae.models.pca import eigh_of_A, svd_of_X
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 8)) * np.arange(1, 9)
+    mean = X.mean(axis=0)
+    k = 3
+    sp = {"full": lambda: svd_of_X(X, mean), "covariance_eigh": lambda: eigh_of_A(X, mean, k),
+          }.get(solver, lambda: truncated_svd(X, mean, k, solver, random_state=0))()
+    assert type(sp) is Spectrum
+    lam = np.linalg.eigvalsh(np.cov(X, rowvar=False))[::-1]
+    np.testing.assert_allclose(sp.explained[:k], lam[:k], rtol=1e-10)
+    np.testing.assert_allclose(sp.total, lam.sum(), rtol=1e-12)
+    np.testing.assert_allclose(sp.noise_variance(k, len(X)), lam[k:].mean(), rtol=1e-10)
+    assert sp.noise_variance(8, len(X)) == 0.0
+    np.testing.assert_allclose(np.abs(sp.components[:k] @ sp.components[:k].T), np.eye(k),
+                               atol=1e-12)

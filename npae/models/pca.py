@@ -28,12 +28,14 @@ compared with ``sklearn.decomposition.PCA`` entry by entry:
   "covariance_eigh" solvers), which makes the result independent of the solver.
 
 Two solvers give the same subspace to machine precision (scikit-learn's names "full" and
-"covariance_eigh", the lecture's ``solver="svd"`` and ``"eigh"``):
+"covariance_eigh", the lecture's ``solver="svd"`` and ``"eigh"``), the first two functions
+below, ``svd_of_X`` and ``eigh_of_A``; every solver returns one ``Spectrum``
+(``_pca_solvers``, with the helpers and the truncated solvers), from which ``PCA`` chooses K:
 
 * ``"svd"``: thin SVD of the centred X (one centred copy, O(T d min(T, d)));
 * ``"eigh"``: eigenvectors of the covariance (3), formed without a centred copy of X
-  (``covariance_scatter``): one BLAS ``dsyrk`` call (one triangle of the symmetric product
-  X^T X, half the work of a general matrix product) and the shortcut
+  (``covariance_scatter``): one BLAS ``syrk`` call (NumPy's ``X.T @ X``: one triangle of
+  the symmetric product X^T X, half the work of a general matrix product) and the shortcut
   sum_t (x - mu)(x - mu)^T = X^T X - T mu mu^T. The shortcut subtracts two large numbers
   when |mean| >> spread: feature j loses about log10(rho_j) digits, rho_j = sum_t x_j^2 /
   sum_t (x_j - mu_j)^2, and rho_j is read off the diagonal for free. Beyond
@@ -98,22 +100,70 @@ import numbers
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg import blas
 
 from .._validation import as_float_array, check_param
-from ._pca_solvers import (CentredMatrix, arpack_svd, check_random_state, column_scatter,
-                           infer_dimension, randomized_svd)
+from ._pca_solvers import (Spectrum, centre, check_random_state, covariance_scatter,
+                           flip_signs, infer_dimension, scatter_matrix, truncated_svd)
 from .base import BaseEstimator, check_is_fitted
 
-__all__ = ["PCA", "lecture_normalize", "flip_signs", "scatter_matrix", "covariance_scatter",
-           "check_n_components", "check_n_samples"]
+__all__ = ["PCA", "svd_of_X", "eigh_of_A", "lecture_normalize", "flip_signs", "scatter_matrix",
+           "covariance_scatter", "check_n_components", "check_n_samples"]
 
-#: the largest cancellation factor rho the uncentred shortcut may suffer (about 4 digits)
-_MAX_CANCELLATION = 1e4
 
-#: rows per block when accumulating the covariance: a few MB of buffer, large enough that
-#: dsyrk runs at full speed, small enough to stay in cache-friendly territory.
-_BLOCK_BYTES = 8 * 2**20
+# -- the lecture's two closed forms --------------------------------------------------------
+
+def svd_of_X(X, mean, *, copy=True):
+    """The slide's SVD: the centred X = U S V^T, W = V^T, lambda_j = S_j^2 / (T - 1).
+
+    One centred copy of X (none with ``copy=False``: X is centred in place), then LAPACK's
+    thin SVD, O(T d min(T, d)); every singular triplet, so K may be chosen afterwards."""
+    n = X.shape[0]
+    Xc, centred = centre(X, mean, copy)
+    U, S, Vt = scipy.linalg.svd(Xc, full_matrices=False, check_finite=False)
+    explained = S**2 / (n - 1)
+    U *= flip_signs(Vt)                 # the codes U S keep their sign with W's
+    return Spectrum(Vt, explained, S, explained.sum(), len(explained), None, U,
+                    Xc if centred else X, centred)
+
+
+def eigh_of_A(X, mean, k):
+    """The slide's eigendecomposition (3)-(4): A = sum_t (x - mu)(x - mu)^T / (T - 1) =
+    U Sigma U^T, W = (U_{., <=k})^T, lambda_j = Sigma_jj.
+
+    A is formed without a centred copy of X (``covariance_scatter``); for an integer k < d
+    only the top k eigenpairs are computed (``tail`` then holds the sum of the others), else
+    all d of them."""
+    n, d = X.shape
+    A, _ = covariance_scatter(X, mean)            # (3), upper triangle
+    A /= n - 1
+    total = float(np.trace(A))                    # = the sum of all eigenvalues
+    partial = isinstance(k, numbers.Integral) and k < d
+    if partial:
+        A_copy = A.copy()   # for sigma^2's exact tail when the trace shortcut would cancel
+        # bisection + inverse iteration (evx) is the quicker for a few eigenpairs, the
+        # MRRR algorithm (evr) for many (k = 0 asks for one pair: a subset cannot be empty)
+        kk = max(k, 1)
+        sigma, U = scipy.linalg.eigh(A, lower=False, subset_by_index=[d - kk, d - 1],
+                                     driver="evx" if 4 * kk <= d else "evr",
+                                     overwrite_a=True, check_finite=False)
+    else:
+        sigma, U = scipy.linalg.eigh(A, lower=False, overwrite_a=True, check_finite=False)
+    # eigh sorts ascending; a PSD matrix can still give -1e-17 from rounding
+    explained = np.maximum(sigma[::-1], 0.0)
+    W = np.ascontiguousarray(U[:, ::-1].T)        # (4): W = (U_{., <=k})^T
+    flip_signs(W)
+    S = np.sqrt(explained * (n - 1))
+    tail = None
+    if partial:
+        W, explained, S = W[:k], explained[:k], S[:k]
+        tail = 0.0
+        if k < min(n, d):
+            tail = total - explained.sum()
+            if tail <= 1e-6 * total:   # the subtraction kept < 10 digits: sum the tail itself
+                tail = np.maximum(scipy.linalg.eigvalsh(A_copy, lower=False,
+                                                        check_finite=False), 0.0)[:d - k].sum()
+            tail = max(tail, 0.0)
+    return Spectrum(W, explained, S, total, d, tail, None, X, False)
 
 
 def check_n_samples(X, who):
@@ -147,70 +197,16 @@ def lecture_normalize(X):
     return (X - mean) / np.sqrt(X.shape[0]), mean
 
 
-def flip_signs(W):
-    """Flip each row of W (k, d) so that its largest-magnitude entry is positive (in place).
-
-    scikit-learn's ``svd_flip(u, v, u_based_decision=False)``: argmax picks the first entry
-    of largest magnitude, so ties are broken the same way. Returns the signs used.
-    """
-    idx = np.argmax(np.abs(W), axis=1)
-    signs = np.sign(W[np.arange(W.shape[0]), idx])
-    signs[signs == 0] = 1.0  # an all-zero row keeps its (meaningless) sign
-    W *= signs[:, None]
-    return signs
-
-
-def scatter_matrix(X, mean=None, block_rows=None):
-    """sum_t (x^(t) - mean)(x^(t) - mean)^T, (d, d), without a centred copy of X.
-
-    Only the UPPER triangle is filled (BLAS ``dsyrk`` writes one triangle of a symmetric
-    product); read it with ``scipy.linalg.eigh(..., lower=False)`` or symmetrise it.
-    Blocks of ``block_rows`` rows are centred into one reused buffer, so the result is as
-    accurate as centring all of X first (the two-pass formula).
-    """
-    X = np.asarray(X)                  # float32 rows are cast block by block into the buffer
-    n, d = X.shape
-    if mean is None:
-        mean = X.mean(axis=0, dtype=np.float64)
-    if block_rows is None:
-        block_rows = max(1, _BLOCK_BYTES // (8 * d))
-    block_rows = min(block_rows, n)
-    S = np.zeros((d, d), order="F")
-    buf = np.empty((block_rows, d))
-    for start in range(0, n, block_rows):
-        m = min(block_rows, n - start)
-        Xc = buf[:m]
-        np.subtract(X[start:start + m], mean, out=Xc)
-        # Xc.T is (d, m) Fortran-ordered: dsyrk(trans=0) adds Xc^T Xc into S without a copy
-        S = blas.dsyrk(1.0, Xc.T, beta=1.0, c=S, trans=0, lower=0, overwrite_c=1)
-    return S
-
-
-def covariance_scatter(X, mean):
-    """sum_t (x^(t) - mean)(x^(t) - mean)^T (UPPER triangle) and whether it was centred in blocks.
-
-    Fast path: X^T X - T mean mean^T with one ``dsyrk``. If that cancels more than
-    ``_MAX_CANCELLATION`` on any diagonal entry (a feature whose mean dwarfs its spread, or a
-    constant non-zero feature), falls back to the exact blocked ``scatter_matrix``.
-    """
-    n = X.shape[0]
-    if X.dtype != np.float64:          # float32 data: accumulate in float64, block by block
-        return scatter_matrix(X, mean), True
-    # X.T is (d, n) Fortran-ordered: dsyrk(trans=0) forms X^T X from it without a copy
-    S = blas.dsyrk(1.0, X.T, trans=0, lower=0)
-    raw = np.diag(S).copy()                       # sum_t x_j^2
-    S -= n * np.outer(mean, mean)
-    centred = np.diag(S)                          # sum_t (x_j - mu_j)^2, up to rounding
-    # rho_j = raw_j / centred_j > limit, written without dividing by a zero variance
-    if not np.any(raw > _MAX_CANCELLATION * np.maximum(centred, 0.0)):
-        return S, False
-    return scatter_matrix(X, mean), True
-
-
-def _cancels(scatter, mean, n):
-    """Would X Q - 1 (mu^T Q) lose more than log10(_MAX_CANCELLATION) digits on a feature?
-    rho_j = sum_t x_j^2 / sum_t (x_j - mu_j)^2 = 1 + T mu_j^2 / scatter_j, without dividing."""
-    return bool(np.any(n * mean**2 > _MAX_CANCELLATION * scatter))
+def _choose_k(k, explained, ratio, n):
+    """K itself, or chosen from a whole spectrum: the smallest K whose cumulative
+    explained-variance ratio exceeds a fraction k, or Minka's K for "mle"."""
+    if k == "mle":
+        return infer_dimension(explained, n)
+    if 0 < k < 1:
+        # the smallest K whose cumulative ratio exceeds k ("right": strictly above)
+        k = int(np.searchsorted(np.cumsum(ratio), k, side="right")) + 1
+        return min(k, len(explained))
+    return k
 
 
 _SOLVERS = ("auto", "full", "covariance_eigh", "arpack", "randomized")
@@ -358,16 +354,18 @@ class PCA(BaseEstimator):
     def fit_transform(self, X, y=None):
         """fit(X).transform(X), read off the SVD where one was computed (as scikit-learn):
         the codes of the centred X = U S Vt are U S (whitened: U sqrt(T - 1))."""
-        X, centred, U = self._fit(X)
-        if U is not None:
-            U = np.ascontiguousarray(U[:, :self.n_components_], dtype=X.dtype)
+        sp = self._fit(X)
+        X = sp.X
+        if sp.U is not None:
+            U = np.ascontiguousarray(sp.U[:, :self.n_components_], dtype=X.dtype)
             U *= np.sqrt(X.shape[0] - 1) if self.whiten else self.singular_values_
             return U
-        if centred:
+        if sp.centred:
             return self._whiten(X @ self.components_.T)
         return self.transform(X)
 
     def _fit(self, X):
+        """Validate, run the solver, choose K, store the attributes; returns the Spectrum."""
         self._check_params()
         X = self._validate_data(X, reset=True)          # float32 stays, the rest -> float64
         check_n_samples(X, type(self).__name__)
@@ -379,122 +377,30 @@ class PCA(BaseEstimator):
         solver = self._choose_solver(X, k)
         self._check_k(k, X, solver)
         mean = X.mean(axis=0, dtype=np.float64)
-        U = None
         if solver == "full":
-            k, X, centred, U = self._fit_svd(X, mean, k)
+            sp = svd_of_X(X, mean, copy=self.copy)
         elif solver == "covariance_eigh":
-            k, centred = self._fit_eigh(X, mean, k), False
+            sp = eigh_of_A(X, mean, k)
         else:
-            X, centred, U = self._fit_truncated(X, mean, k, solver)
+            sp = truncated_svd(X, mean, k, solver, copy=self.copy,
+                               random_state=self.random_state, n_oversamples=self.n_oversamples,
+                               n_iter=self.iterated_power, tol=self.tol,
+                               power_iteration_normalizer=self.power_iteration_normalizer)
+        total, explained = sp.total, sp.explained
+        ratio = explained / total if total > 0 else np.zeros_like(explained)
+        k = _choose_k(k, explained, ratio, n)
         dt = X.dtype
+        self.components_ = np.ascontiguousarray(sp.components[:k], dtype=dt)
+        self.explained_variance_ = np.ascontiguousarray(explained[:k], dtype=dt)
+        self.explained_variance_ratio_ = np.ascontiguousarray(ratio[:k], dtype=dt)
+        self.singular_values_ = np.ascontiguousarray(sp.singular[:k], dtype=dt)
+        self.noise_variance_ = dt.type(sp.noise_variance(k, n))
         self.mean_ = mean.astype(dt)
-        for name in ("components_", "explained_variance_", "explained_variance_ratio_",
-                     "singular_values_"):
-            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=dt))
-        self.noise_variance_ = dt.type(self.noise_variance_)
         self.n_components_ = int(k)
         self.n_samples_ = n
         self.svd_solver_ = self._fit_svd_solver = solver
         self.solver_ = {v: k_ for k_, v in _LECTURE_SOLVERS.items()}.get(solver, solver)
-        return X, centred, U
-
-    def _centred(self, X, mean):
-        """X - mean, in X's dtype; in place (and flagged) when copy=False allows it."""
-        if not self.copy and X.flags.writeable:
-            X -= mean.astype(X.dtype)
-            return X, True
-        return X - mean.astype(X.dtype), False
-
-    def _keep(self, k, explained, W, S, total, n_noise):
-        """Choose K (a fraction of variance or "mle"), then store the top K and sigma^2."""
-        ratio = explained / total if total > 0 else np.zeros_like(explained)
-        if k == "mle":
-            k = infer_dimension(explained, self._n)
-        elif 0 < k < 1:
-            # the smallest K whose cumulative ratio exceeds k ("right": strictly above)
-            k = int(np.searchsorted(np.cumsum(ratio), k, side="right")) + 1
-            k = min(k, len(explained))
-        m = min(self._n, W.shape[1])
-        # sigma^2: mean of the n_noise - K discarded eigenvalues (0 when none is discarded)
-        tail = explained[k:]
-        self.noise_variance_ = float(tail.sum() / (n_noise - k)) if k < m and len(tail) else 0.0
-        self.components_ = W[:k]
-        self.explained_variance_ = explained[:k]
-        self.explained_variance_ratio_ = ratio[:k]
-        self.singular_values_ = S[:k]
-        return k
-
-    def _fit_svd(self, X, mean, k):
-        """The slide's SVD: the centred X = U S Vt, W = Vt, lambda_j = S_j^2 / (T - 1)."""
-        n = self._n = X.shape[0]
-        Xc, centred = self._centred(X, mean)
-        U, S, Vt = scipy.linalg.svd(Xc, full_matrices=False, check_finite=False)
-        explained = S**2 / (n - 1)
-        U *= flip_signs(Vt)                 # the codes U S keep their sign with W's
-        k = self._keep(k, explained, Vt, S, explained.sum(), len(explained))
-        return k, (Xc if centred else X), centred, U
-
-    def _fit_eigh(self, X, mean, k):
-        """The slide's eigendecomposition of A = sum_t (x - mu)(x - mu)^T / (T - 1), (3)-(4)."""
-        n, d = X.shape
-        self._n = n
-        A, self._centred_in_blocks = covariance_scatter(X, mean)  # (3), upper triangle
-        A /= n - 1
-        total = float(np.trace(A))                 # = the sum of all eigenvalues
-        partial = isinstance(k, numbers.Integral) and k < d
-        if partial:
-            A_copy = A.copy()   # for sigma^2's exact tail when the trace shortcut would cancel
-            # bisection + inverse iteration (evx) is the quicker for a few eigenpairs, the
-            # MRRR algorithm (evr) for many (k = 0 asks for one pair: a subset cannot be empty)
-            kk = max(k, 1)
-            sigma, U = scipy.linalg.eigh(A, lower=False, subset_by_index=[d - kk, d - 1],
-                                         driver="evx" if 4 * kk <= d else "evr",
-                                         overwrite_a=True, check_finite=False)
-        else:
-            sigma, U = scipy.linalg.eigh(A, lower=False, overwrite_a=True, check_finite=False)
-        # eigh sorts ascending; a PSD matrix can still give -1e-17 from rounding
-        explained = np.maximum(sigma[::-1], 0.0)
-        W = np.ascontiguousarray(U[:, ::-1].T)        # (4): W = (U_{., <=k})^T
-        flip_signs(W)
-        S = np.sqrt(explained * (n - 1))
-        k = self._keep(k, explained, W, S, total, d)
-        if partial and k < min(n, d):
-            tail = total - explained[:k].sum()
-            if tail <= 1e-6 * total:   # the subtraction kept < 10 digits: sum the tail itself
-                tail = np.maximum(scipy.linalg.eigvalsh(A_copy, lower=False,
-                                                        check_finite=False), 0.0)[:d - k].sum()
-            self.noise_variance_ = float(max(tail, 0.0) / (d - k))
-        return k
-
-    def _fit_truncated(self, X, mean, k, solver):
-        """Randomized or ARPACK SVD of the centred X: only the top k directions."""
-        n, d = X.shape
-        self._n = n
-        scatter = column_scatter(X, mean, _BLOCK_BYTES)
-        total = float(scatter.sum()) / (n - 1)
-        rng = check_random_state(self.random_state)
-        centred = False
-        if solver == "randomized" and X.dtype == np.float64 and not _cancels(scatter, mean, n):
-            M = CentredMatrix(X, mean)              # no copy of X: centre inside the products
-        else:
-            Xc, centred = self._centred(X, mean)
-            M = CentredMatrix(Xc)
-            X = Xc if centred else X
-        if solver == "randomized":
-            U, S, Vt = randomized_svd(M, k, n_oversamples=self.n_oversamples,
-                                      n_iter=self.iterated_power, random_state=rng,
-                                      power_iteration_normalizer=self.power_iteration_normalizer)
-        else:
-            U, S, Vt = arpack_svd(M.X, k, tol=self.tol, random_state=rng)
-        Vt, U = np.array(Vt), np.array(U)
-        U *= flip_signs(Vt)
-        explained = S**2 / (n - 1)
-        self.components_, self.singular_values_ = Vt, S
-        self.explained_variance_ = explained
-        self.explained_variance_ratio_ = explained / total if total > 0 else 0 * explained
-        m = min(n, d)
-        self.noise_variance_ = (total - explained.sum()) / (m - k) if k < m else 0.0
-        return X, centred, U
+        return sp
 
     # -- using it ---------------------------------------------------------------------------
     def _validate(self, X, name="X"):
