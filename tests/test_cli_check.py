@@ -242,7 +242,7 @@ def test_gradcheck_user_errors_are_messages(capsys, mine):
     code, _, err = run(capsys, "gradcheck", f"{mine}", "--shape", "3")
     assert code == 1 and "MODULE:FUNCTION" in err
     code, _, err = run(capsys, "gradcheck", f"{mine}:f", "--shape", "3,a")
-    assert code == 1 and "--shape" in err
+    assert code == 2 and "--shape" in err   # misuse (the contract)
 
 
 @pytest.mark.slow

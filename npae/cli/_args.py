@@ -15,8 +15,8 @@ import os
 
 from ..exceptions import UsageError
 
-__all__ = ["int_in", "positive_int", "natural", "seed", "finite_float", "probability", "output_folder",
-           "data_folder", "refuse_folder_at"]
+__all__ = ["int_in", "positive_int", "natural", "seed", "finite_float", "probability",
+           "output_folder", "data_folder", "refuse_folder_at"]
 
 # names find_dataset accepts for --data besides a path
 DATA_NAMES = ("mnist", "fashion-mnist", "synthetic")
