@@ -236,11 +236,11 @@ def test_gradcheck_user_errors_are_messages(capsys, mine):
     code, _, err = run(capsys, "gradcheck", f"{mine}:vector", "--shape", "3")
     assert code == 1 and "scalar" in err
     code, _, err = run(capsys, "gradcheck", f"{mine}:nothing", "--shape", "3")
-    assert code == 1 and "no function 'nothing'" in err
+    assert code == 2 and "no function 'nothing'" in err   # misuse: the name given
     code, _, err = run(capsys, "gradcheck", "no_such_module_xyz:f", "--shape", "3")
-    assert code == 1 and "no module named" in err
+    assert code == 2 and "no module named" in err
     code, _, err = run(capsys, "gradcheck", f"{mine}", "--shape", "3")
-    assert code == 1 and "MODULE:FUNCTION" in err
+    assert code == 2 and "MODULE:FUNCTION" in err
     code, _, err = run(capsys, "gradcheck", f"{mine}:f", "--shape", "3,a")
     assert code == 2 and "--shape" in err   # misuse (the contract)
 
