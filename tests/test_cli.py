@@ -33,8 +33,8 @@ def test_train_checkpoints_saves_and_refuses_to_overwrite(tmp_path, capsys):
     assert len(model.history_["loss"]) == 1
     X = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28)).astype(np.float32)
     assert model.reconstruct(X).shape == (3, 28, 28)
-    # a second run into the same folder must not clobber the first
-    assert main(args) == 1
+    # a second run into the same folder must not clobber the first (misuse: exit 2)
+    assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     # resuming to 2 epochs continues the recorded history
     assert main(args[:7] + ["2"] + args[8:] + ["--resume"]) == 0
@@ -43,8 +43,9 @@ def test_train_checkpoints_saves_and_refuses_to_overwrite(tmp_path, capsys):
 
 def test_missing_data_path_is_a_clear_error(tmp_path, capsys):
     code = main(["demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
-    assert code == 1
-    assert "does not exist" in capsys.readouterr().err
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "argument --data" in err and "does not exist" in err
 
 
 @pytest.mark.slow
@@ -81,10 +82,11 @@ def test_pca_reports_variance_and_reconstruction_and_writes_figures(tmp_path, ca
 
 def test_pca_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert main(["pca", "--data", "synthetic", "--n-train", "50", "-k", "0",
-                 "--out", str(tmp_path)]) == 1
-    assert "n_components" in capsys.readouterr().err
-    assert main(["pca", "--data", "synthetic", "--n-train", "1", "--out", str(tmp_path)]) == 1
-    assert "--n-train=1" in capsys.readouterr().err
+                 "--out", str(tmp_path)]) == 2
+    assert "argument -k/--n-components: 0 is out of range" in capsys.readouterr().err
+    assert main(["pca", "--data", "synthetic", "--n-train", "1", "--out", str(tmp_path)]) == 2
+    assert "argument --n-train: 1 is out of range: expected a whole number >= 2" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -111,10 +113,10 @@ def test_bench_prints_both_tables(capsys):
 
 
 def test_bench_bad_arguments_are_clear_errors(capsys):
-    assert main(["bench", "--threads", "0"]) == 1
-    assert "--threads=0" in capsys.readouterr().err
-    assert main(["bench", "--steps", "0", "--no-kernels"]) == 1
-    assert "steps=0" in capsys.readouterr().err
+    assert main(["bench", "--threads", "0"]) == 2
+    assert "argument --threads: 0 is out of range" in capsys.readouterr().err
+    assert main(["bench", "--steps", "0", "--no-kernels"]) == 2
+    assert "argument --steps: 0 is out of range" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -142,8 +144,9 @@ def test_train_dense_models_write_figures_and_resume(tmp_path, capsys, kind, cls
         assert model.lam == 0.2
 
 
-@pytest.mark.slow
 def test_train_dense_bad_hyper_parameter_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "denoising", "--data", "synthetic", "--n-train", "64", "--nu", "1.5",
-                 "--epochs", "1", "--out", str(tmp_path / "x"), "--quiet"]) == 1
-    assert "nu=1.5" in capsys.readouterr().err
+                 "--epochs", "1", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "argument --nu: 1.5 is out of range: expected a finite number in [0, 1)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "x").exists()      # refused before anything was written

@@ -45,7 +45,8 @@ def test_train_sparse_writes_filters_and_resumes(tmp_path, capsys):
 
 def test_train_sparse_bad_arguments_are_clear_errors(tmp_path, capsys):
     base = ["train", "sparse", "--data", "synthetic", "--n-train", "50", "--quiet"]
-    assert main(base + ["--iters", "0", "--out", str(tmp_path / "a")]) == 1
-    assert "--iters=0" in capsys.readouterr().err
-    assert main(base + ["--rho", "1.5", "--iters", "2", "--out", str(tmp_path / "b")]) == 1
-    assert "rho=1.5" in capsys.readouterr().err
+    assert main(base + ["--iters", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "argument --iters: 0 is out of range" in capsys.readouterr().err
+    assert main(base + ["--rho", "1.5", "--iters", "2", "--out", str(tmp_path / "b")]) == 2
+    assert "argument --rho: 1.5 is out of range: expected a finite number in (0, 1)" in \
+        capsys.readouterr().err

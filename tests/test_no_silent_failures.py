@@ -238,7 +238,7 @@ def test_cli_train_out_that_is_a_file_is_a_one_line_usage_error(tmp_path):
     r = _cli("train", "autoencoder", "--data", "synthetic", "--out", "results", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
-    assert "--out results is an existing file, not a folder" in r.stderr
+    assert "argument --out: results is an existing file, not a folder" in r.stderr
 
 
 def test_cli_train_resume_from_a_damaged_checkpoint_is_one_line(tmp_path):
