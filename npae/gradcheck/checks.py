@@ -10,7 +10,7 @@ from .kinks import MULTS as _MULTS
 from .kinks import Prober
 from .numeric import (MAX_ENTRIES, STEP, Float32Error, _float32_message, _prepare, _Probe,
                       _probe, _scalar, _select)
-from .verdict import CheckReport, GradCheckResult, _evaluate, _full
+from .verdict import CheckReport, GradCheckResult, _evaluate, _full, check_tolerances
 
 __all__ = ["check_gradient", "check_terms", "check_params", "check_directional"]
 
@@ -64,6 +64,7 @@ def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=
         entries checked; checked exactly (near-kink entries included); only bounded at a
         kink; wrong.
     """
+    check_tolerances(rtol, atol)
     x = _prepare(x, name, upcast)
     a = _analytic(grad, x, name)
     rng = np.random.default_rng(0 if rng is None else rng)
@@ -102,6 +103,7 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
     failures the terms do not explain (``batch_size`` and ``overlap`` as there), so the
     report's hint is always the most specific one.
     """
+    check_tolerances(rtol, atol)
     if not isinstance(terms, dict) or not terms:
         raise TypeError("terms must be a non-empty dict name -> f or (f, grad)")
     x = _prepare(x, name, upcast)
@@ -172,6 +174,7 @@ def check_params(f, params, grads, rtol=1e-6, atol=0.0, *, batch_size=None,
     fully, larger ones on ``max_entries`` random entries, so a bias is never crowded out by
     a large W.
     """
+    check_tolerances(rtol, atol)
     grads = grads() if callable(grads) else grads
     rng = np.random.default_rng(0 if rng is None else rng)
     results = {}
@@ -216,6 +219,7 @@ def check_directional(f, grad, x, n_directions=10, rng=None, rtol=1e-6, atol=0.0
     The result's ``analytic``/``numeric`` are the directional derivatives, one per
     direction; the same pass rule, error estimate and kink test apply per direction.
     """
+    check_tolerances(rtol, atol)
     check_param("n_directions", n_directions, kind="int", low=1)
     x = _prepare(x, name, upcast)
     a = _analytic(grad, x, name)

@@ -9,7 +9,7 @@ import numpy as np
 from .checks import _check_live
 from .hints import _terms_hint
 from .numeric import MAX_ENTRIES, STEP, TINY, Float32Error, _float32_message, _prepare, _probe
-from .verdict import CheckReport, ContractCheck, _full
+from .verdict import CheckReport, ContractCheck, _full, check_tolerances
 
 __all__ = ["check_layer"]
 
@@ -135,6 +135,7 @@ def check_layer(layer, x, rng=None, rtol=1e-6, atol=0.0, *, max_entries=MAX_ENTR
     ``rng`` (seed 0 by default) draws dout and the samples. On return the layer's grads are
     zero and its cache holds forward(x).
     """
+    check_tolerances(rtol, atol)
     x = _prepare(x, "x", upcast).copy()  # the layer never sees the caller's array
     rng = np.random.default_rng(0 if rng is None else rng)
     f32 = [k for k, p in layer.params.items() if p.dtype != np.float64]

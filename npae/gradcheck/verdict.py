@@ -36,10 +36,16 @@ from .hints import _diagnose, _inconclusive_hint
 from .kinks import PYTORCH_CONVENTION, check_joint, kink_shape, refine
 from .numeric import STEP, TINY, _index
 
-__all__ = ["GradCheckResult", "CheckReport", "ContractCheck", "report"]
+__all__ = ["GradCheckResult", "CheckReport", "ContractCheck", "report", "check_tolerances"]
 
 #: multiplies the error estimate in the pass rule
 SAFETY = 2.0
+#: the largest rtol a check accepts: above it a factor of 1.1 or a transposed gradient
+#: could pass, and the check no longer tells a right gradient from a wrong one
+RTOL_MAX = 0.1
+#: atol may not reach this fraction of the gradient's own size (max |numeric| where the
+#: finite difference resolves it), for the same reason
+ATOL_FRACTION = 0.1
 N_WORST = 5
 STATUSES = ("ok", "wrong", "inconclusive")
 
@@ -201,6 +207,37 @@ def _worst_table(r):
     return "\n".join(rows)
 
 
+def check_tolerances(rtol, atol):
+    """Refuse a tolerance that is not a number, NaN, infinite, negative or too loose to
+    tell a wrong gradient from a right one: a ValueError naming it, its value and the
+    allowed range (a NaN would make every comparison false and pass everything)."""
+    for name, value, high in (("rtol", rtol, RTOL_MAX), ("atol", atol, None)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"{name} must be a real number, got {value!r} "
+                            f"({type(value).__name__})")
+        v = float(value)
+        allowed = f"[0, {high}]" if high is not None else "[0, inf) (finite)"
+        if not np.isfinite(v) or v < 0 or (high is not None and v > high):
+            raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number in "
+                             f"{allowed}" + (f"; above {high} a check could pass a wrong "
+                                             "gradient (a factor 1.1, a transpose)"
+                                             if high is not None else ""))
+
+
+def _check_atol_scale(atol, n_c, err):
+    """atol below ATOL_FRACTION of the gradient's size, where the finite difference
+    resolves that size (a gradient at its noise floor leaves atol free)."""
+    if atol <= 0 or n_c.size == 0:
+        return
+    scale = float(np.abs(n_c).max())
+    if scale > 4.0 * SAFETY * float(err.max(initial=0.0)) and atol >= ATOL_FRACTION * scale:
+        raise ValueError(f"atol={atol!r} is not allowed here: it must lie in [0, "
+                         f"{ATOL_FRACTION * scale:.3g}), below {ATOL_FRACTION} times the "
+                         f"gradient's own size (max |numeric| = {scale:.3g}); a larger atol "
+                         "passes wrong gradients")
+
+
 def _between(a_c, probe, rtol, atol):
     """a lies among the probe's secant slopes (within rounding)."""
     sl = probe.slopes
@@ -239,6 +276,7 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     err = probe.error + unevenness / 4.0
     abs_err = np.abs(a_c - n_c)
     big = np.maximum(np.abs(a_c), np.abs(n_c))
+    _check_atol_scale(atol, n_c, err)
     thr = atol + rtol * big + SAFETY * err
     between = _between(a_c, probe, rtol, atol)
     if first is not probe:  # at a kink, the first probe's slopes count too: they carry the
