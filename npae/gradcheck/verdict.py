@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .hints import _diagnose, _inconclusive_hint
+from .answers import float32_numbers, float32_rounding
+from .hints import _diagnose, _float32_hint, _inconclusive_hint
 from .kinks import PYTORCH_CONVENTION, check_joint, kink_shape, refine
 from .numeric import STEP, TINY, _index
 
@@ -78,6 +79,9 @@ class GradCheckResult:
         evaluations of f spent on kinks (re-probing and joint checks); 0 for smooth f.
     answer_float32
         the analytic values are float32 numbers (see ``hints``).
+    x
+        the point checked (a copy), when the check had it as an array of the gradient's
+        shape; the structured diagnosis (``diagnose``) reads it.
     """
     ok: bool
     max_abs_error: float
@@ -100,6 +104,7 @@ class GradCheckResult:
     extra_evals: int = 0
     finest_step: float = 0.0
     answer_float32: bool = False
+    x: np.ndarray | None = None
 
     def __post_init__(self):
         if not self.status:
@@ -151,7 +156,8 @@ class GradCheckResult:
         if self.checked is None:
             return f"{self.name} {shape}: FAILED ({self.hint.split(':')[0]})"
         verdict = {"ok": "ok", "inconclusive": "INCONCLUSIVE"}.get(
-            self.status, f"FAILED, {self.n_failed} wrong")
+            self.status, f"FAILED, {self.n_failed} wrong" if self.n_failed else
+            "FAILED, float32 rounding" if self.answer_float32 else "FAILED")
         kinks = f", {self.n_kinks} at a kink" if self.n_kinks else ""
         return (f"{self.name} {shape}: {verdict} -- {cover}{kinks}, max abs error "
                 f"{self.max_abs_error:.2e}, max rel error {self.max_rel_error:.2e}")
@@ -247,7 +253,7 @@ def _between(a_c, probe, rtol, atol):
 
 def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overlap=None,
               directional=False, prober=None, values=None, rng=None, step=STEP, a_c=None,
-              answer_float32=False):
+              answer_float32=False, x=None, fun=None):
     """Compare analytic ``a`` (full array) with the probed entries; build the result.
 
     ``prober`` (a ``kinks.Prober``, or any object with its ``entries``) re-probes entries
@@ -317,6 +323,12 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     max_rel = float((abs_err[resolved] / big[resolved]).max()) if resolved.any() else 0.0
     worst = _index(flat[counted][np.argmax(abs_err[counted])], shape) if counted.any() else None
     status = "wrong" if fail.any() else ("inconclusive" if at_kink.all() else "ok")
+    exact = ~at_kink & ~kinky & ~near
+    f32 = (not directional and exact.any()
+           and float32_rounding(a_c[exact], n_c[exact], err[exact],
+                                None if values is None else np.asarray(values)[exact]))
+    if f32:  # one fixed verdict, whether or not the rounding fell inside the tolerance
+        status, answer_float32 = "wrong", True
     res = GradCheckResult(
         ok=status == "ok", status=status, max_abs_error=max_abs, max_rel_error=max_rel,
         worst_index=worst, analytic=a, numeric=numeric, name=name,
@@ -326,7 +338,11 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
         kink_failed=full(kink_fail, False, bool), joint=joint,
         extra_evals=(prober.n_evals - evals0) if prober is not None else 0,
         finest_step=step / 10.0 ** int(level.max(initial=0)), answer_float32=answer_float32)
-    if status == "wrong":
+    if x is not None and not directional and np.shape(x) == tuple(shape):
+        res.x = np.array(x, dtype=np.float64)   # the rules of ``diagnose`` read f's point
+    if f32:
+        res.hint = _float32_hint(res, exact=float32_numbers(a_c))
+    elif status == "wrong":
         res.hint = _diagnose(res, batch_size=batch_size, overlap=overlap,
                              directional=directional)
     elif status == "inconclusive":
