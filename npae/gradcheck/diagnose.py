@@ -110,9 +110,31 @@ def _ratio_candidates(x):
         yield _EXTRA_1M2S, 1 - 2 * s
 
 
+def _product_candidates(x):
+    """a / n for a product u(x) v(x) whose derivative keeps one term of u' v + u v'
+    (whatever weights multiply the product: they cancel in the ratio)."""
+    with np.errstate(all="ignore"):
+        s, t = _sig(x), np.tanh(x)
+        fns = [("x", x, np.ones_like(x)), ("x^2", x ** 2, 2 * x),
+               ("sin(x)", np.sin(x), np.cos(x)), ("cos(x)", np.cos(x), -np.sin(x)),
+               ("exp(x)", np.exp(x), np.exp(x)), ("tanh(x)", t, 1 - t ** 2),
+               ("sigmoid(x)", s, s * (1 - s))]
+        for i, (nu, u, du) in enumerate(fns):
+            for nv, v, dv in fns[i + 1:]:
+                if {nu, nv} == {"x", "x^2"}:
+                    continue  # x * x^2 = x^3: no product to speak of
+                full = du * v + u * dv
+                for kept, drop, part in ((f"{nu}' {nv}", f"{nu} {nv}'", du * v),
+                                         (f"{nu} {nv}'", f"{nu}' {nv}", u * dv)):
+                    yield (f"a dropped product-rule term: d/dx [u v] = u' v + u v' with u = "
+                           f"{nu}, v = {nv}, and analytic / numeric = ({kept}) / (u' v + u v') "
+                           f"entry by entry: the answer keeps {kept} and drops {drop}"), \
+                        part / full
+
+
 def _activation(a, n, thr, x):
     found = []
-    for hint, phi in _ratio_candidates(x):
+    for hint, phi in list(_ratio_candidates(x)) + list(_product_candidates(x)):
         if not np.all(np.isfinite(phi)) or np.ptp(phi) <= 1e-3 * np.abs(phi).max():
             continue  # a constant phi is a constant factor, told elsewhere
         model = n * phi
@@ -141,6 +163,10 @@ def _term_candidates(x):
                        "lam/2 ||x||^2{lam}, or a product-rule term u' v with v = x)")
         yield "sign(x)", np.sign(x), ("a term c sign(x): {what} (an L1 penalty lam ||x||_1"
                                       "{lam})")
+        yield ("[s (1 - s)]^2 (1 - 2s)", (s * (1 - s)) ** 2 * (1 - 2 * s),
+               "a term c [s (1 - s)]^2 (1 - 2s), s = sigmoid(x): {what}: the gradient of a "
+               "contractive penalty lam sum [s (1 - s)]^2 (it is 2 lam [s (1 - s)]^2 "
+               "(1 - 2s))")
         for name, phi in (("sin(x)", np.sin(x)), ("cos(x)", np.cos(x)),
                           ("x cos(x)", x * np.cos(x)), ("x sin(x)", x * np.sin(x)),
                           ("exp(x)", np.exp(x)), ("x exp(x)", x * np.exp(x)),
@@ -248,7 +274,9 @@ def _pool_matrix(x2, k, s, rule, s_route=None):
     H, W = x2.shape
     wins = _windows(H, W, k, s)
     M = np.zeros((H * W, len(wins)))
-    route = _windows(H, W, k, s_route)[:len(wins)] if s_route else wins
+    Ho, Wo = (H - k) // s + 1, (W - k) // s + 1
+    route = ([(p * s_route, q * s_route) for p in range(Ho) for q in range(Wo)] if s_route
+             else wins)
     for j, (p, q) in enumerate(route):
         patch = x2[p:p + k, q:q + k]
         if rule in ("spread", "average"):
@@ -381,16 +409,18 @@ def describe(A, N, T, V):
                 break
     msg = (f"the ratio analytic / numeric varies by {unit} between {lo:.4g} and {hi:.4g}"
            + ("" if unit == "entry" else f" (constant along each {unit})"))
-    if lo >= 4.0:
+    # a family is suggested only where the ratios spread as that derivative's do over a
+    # typical range of inputs, not for ratios that merely sit near 1
+    if lo >= 4.0 and hi >= 1.2 * lo:
         fam = ("at least 4, as 1 / (s (1 - s)) is: a missing sigmoid derivative s (1 - s)? "
                "(or a missing tanh derivative, whose inverse is at least 1)")
-    elif lo > 0 and hi <= 0.25:
+    elif lo > 0 and hi <= 0.25 and hi >= 1.2 * lo:
         fam = ("at most 1/4, as s (1 - s) is: an extra sigmoid derivative (applied twice, or "
                "the squared-error chain with cross-entropy)?")
-    elif lo > 0 and hi <= 1.0:
+    elif lo > 0 and hi <= 1.0 and lo <= 0.5:
         fam = ("between 0 and 1, as 1 - tanh^2 is: an extra tanh derivative? (or an extra "
                "factor of another activation's derivative)")
-    elif lo >= 1.0:
+    elif lo >= 1.0 and hi >= 2.0:
         fam = ("at least 1, as 1 / (1 - tanh^2) is: a missing tanh derivative? (or another "
                "activation's derivative missing)")
     elif lo >= 0 and set(np.round(r, 6)) <= {0.0, 1.0}:

@@ -288,6 +288,10 @@ def _shape_mismatch(a, x_shape, numeric, name):
             extra += " (a.sum(axis=0) matches the numeric gradient)"
     elif a.size == int(np.prod(x_shape)):
         extra = "; it has the right number of entries: reshape it to the parameter's shape"
+    elif a.ndim == len(x_shape):
+        extra = ("; it looks like the gradient of another variable (the wrong variable: "
+                 "dL/dX, the input's gradient, returned where dL/dW is asked? dL/dW = g^T X "
+                 "has W's shape)")
     return msg + extra
 
 
