@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..gradcheck import check_gradient, check_terms
+from ..gradcheck.answers import describe_answer_type
 from .isolation import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, AnswerCrash, AnswerProcess,
                         AnswersImportError, AnswerTimeout)
 from .registry import EXERCISES, get_exercise
@@ -300,6 +301,9 @@ def _as_gradient(oc, ex, inp):
         return None, (f"returned {oc.source or 'an object'} holding Python objects (an array "
                       f"of dtype object: arrays of different shapes, or None entries?), not "
                       f"{want}")
+    if oc.source and oc.source != "ndarray":   # the answer rules (npae.gradcheck.answers)
+        return None, (f"returned {describe_answer_type(oc.source)}, not {want}: an answer "
+                      "returns a float64 numpy.ndarray (np.asarray(g, dtype=np.float64))")
     v = oc.value
     kind, dtype = v.dtype.kind, v.dtype
     if kind == "c":
@@ -387,6 +391,8 @@ def _judge(ex, cases, outcomes, all_entries=False):
         if not _passed(res):
             rel = res.max_rel_error if np.isfinite(res.max_rel_error) else None
             found, note = _mistake(ex, inp, a)
+            if found and hint:   # -v shows one diagnosis: the catalogue's, in the report too
+                report = report.replace(hint, found)
             return result(FAIL, f"wrong on {where}", max_rel_error=rel, hint=found or hint,
                           report=report, notes=[note] if note else [])
         worst = max(worst, res.max_rel_error)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..exceptions import Float32Error
 
-__all__ = ["answer_array", "describe_answer", "call_unchanged", "mutation_message",
+__all__ = ["answer_array", "describe_answer", "describe_answer_type", "call_unchanged", "mutation_message",
            "float32_numbers", "float32_rounding", "F32_DEV_MAX"]
 
 #: the largest deviation (relative to the gradient's largest entry) float32 rounding
@@ -42,6 +42,17 @@ def describe_answer(value):
     name = type(value).__name__
     return f"a{'n' if name[0] in 'aeiou' else ''} {name}" if isinstance(
         value, (list, tuple, dict, int, float, complex, str)) else f"a {name} object"
+
+
+def describe_answer_type(type_name):
+    """``describe_answer`` from the name of the returned type alone (what an answer process
+    reports): "a list", "an np.matrix", "a numpy float64 scalar"."""
+    if type_name == "matrix":
+        return "an np.matrix"
+    if type_name in ("float64", "float32", "float16", "int64", "int32", "bool_",
+                     "complex128", "longdouble", "float128"):
+        return f"a numpy {type_name} scalar"
+    return f"a{'n' if type_name[:1] in 'aeiou' else ''} {type_name}"
 
 
 def answer_array(value, *, what="the analytic gradient", shape=None):
