@@ -505,7 +505,7 @@ def test_check_layer_passes_correct_layers(kind, shape, k, seed):
     r = check_layer(layer, rng.standard_normal((n, d)) * 2, rng=seed)
     assert r.ok, r
     assert set(r.results) == {"x"} | set(layer.params)
-    assert len(r.contract) == 4 and all(c.ok for c in r.contract)
+    assert len(r.contract) == 5 and all(c.ok for c in r.contract)
     assert all(res.n_checked == res.numeric.size for res in r.results.values())
     assert all(np.all(layer.grads[name] == 0) for name in layer.params)  # left zeroed
 

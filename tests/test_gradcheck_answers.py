@@ -210,3 +210,60 @@ def test_a_small_constant_factor_is_not_taken_for_float32(rng):
     f, grad, W = _mlp_case(7)
     r = check_gradient(f, lambda V: grad(V) * (1 + 3e-6), W)
     assert "float32" not in r.hint
+
+
+# ---------------------------------------------------------------------------------------
+# check_layer: the answer rules, the sub-layer at fault, a flipped kernel
+# ---------------------------------------------------------------------------------------
+def _bad_sigmoid():
+    from npae.nn import Sigmoid
+
+    class Twice(Sigmoid):
+        def backward(self, dout):
+            h = self.cache
+            return dout * (h * (1 - h)) ** 2
+    return Twice()
+
+
+def test_check_layer_names_the_sub_layer_and_the_extra_derivative(rng):
+    from npae.nn import Sequential
+    net = Sequential(Linear(4, 3, rng=rng), _bad_sigmoid())
+    rep = check_layer(net, rng.standard_normal((5, 4)))
+    assert not rep.ok
+    assert rep.hint.startswith("layer 1 (Twice) of the Sequential is wrong on its own")
+    assert "extra sigmoid derivative" in rep.hint
+
+
+def test_check_layer_refuses_a_backward_returning_a_list(rng):
+    class Listy(Linear):
+        def backward(self, dout):
+            return super().backward(dout).tolist()
+    with pytest.raises(TypeError, match="backward's return value .* a list"):
+        check_layer(Listy(3, 2, rng=rng), rng.standard_normal((2, 3)))
+
+
+def test_check_layer_reports_a_forward_that_changes_its_input(rng):
+    class Inplace(Linear):
+        def forward(self, x):
+            out = super().forward(x.copy())
+            x[0, 0] = 0.0
+            return out
+    rep = check_layer(Inplace(3, 2, rng=rng), rng.standard_normal((2, 3)))
+    assert any(not c.ok and "forward changed its input x in place" in c.message
+               for c in rep.contract)
+
+
+def test_check_layer_names_a_flipped_kernel_in_conv_backward(rng):
+    from npae.nn.conv import Conv2d
+
+    class Flipped(Conv2d):
+        def backward(self, dout):
+            W = self.params["W"].copy()
+            self.params["W"][...] = W[:, :, ::-1, ::-1]
+            try:
+                return super().backward(dout)
+            finally:
+                self.params["W"][...] = W
+    layer = Flipped(2, 3, 3, rng=rng)
+    rep = check_layer(layer, rng.standard_normal((2, 2, 5, 5)), contract=False)
+    assert not rep["x"].ok and rep["x"].hint.startswith("the kernel is flipped in backward")
