@@ -219,10 +219,11 @@ def _shift(A, N, T, V):
             continue
         if _holds(a[v], n[v], t[v]) and _differs(a[v], N[tuple(dst)][v], t[v]):
             where = " and ".join(f"axis {ax}" for ax in axes)
-            sgn = ", ".join(f"{'+' if s > 0 else '-'}1" for s in steps)
+            idx = ", ".join(f"i{j} {'+' if s > 0 else '-'} 1" for j, s in enumerate(steps))
             found.append(f"shifted by one position along {where}: analytic[i] = "
-                         f"numeric[i {sgn[0]} 1] wherever both exist (an index off by one: a "
-                         "loop bound, a slice start, or a padding crop off by one)")
+                         f"numeric[{idx}] along {'it' if len(axes) == 1 else 'them'} wherever "
+                         "both exist (an index off by one: a loop bound, a slice start, or a "
+                         "padding crop off by one)")
     return found[:1] if len(found) == 1 else []
 
 
