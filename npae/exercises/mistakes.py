@@ -139,7 +139,8 @@ PSD_W = {
     "the sigmoid's derivative evaluated at its output: sigma'(s) = sigma(s) (1 - sigma(s)) "
     "with s = sigma(W x) already the output; from the output it is s (1 - s)":
         _psd_w_at_output,
-    "the factor 2 of d/ds ||s - z||^2 = 2 (s - z) is missing": lambda inp: _psd_w(inp, 1) / 2,
+    "a factor of 2: analytic = numeric / 2, the 2 of d/ds ||s - z||^2 = 2 (s - z) is "
+    "missing": lambda inp: _psd_w(inp, 1) / 2,
 }
 
 
