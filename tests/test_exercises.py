@@ -240,7 +240,8 @@ def test_a_mistake_matches_only_to_rounding():
     r = check_exercise(ex, exact)
     assert r.status == FAIL and "squared-error chain" in r.hint
     r = check_exercise(ex, lambda A, X: exact(A, X) * (1 + 1e-4 * np.cos(7 * A)))
-    assert r.status == FAIL and "squared-error chain" not in r.hint
+    # not the catalogued hint (the generic diagnosis may still describe the ratio it sees)
+    assert r.status == FAIL and "this is the squared-error chain" not in r.hint
 
 
 def test_a_falsy_verdict_never_passes(monkeypatch):

@@ -93,7 +93,20 @@ def _sparse_cases(rng):
     return out
 
 
+def _sparse_no_sigmoid(inp):
+    """The KL's delta sent to W without the sigmoid's derivative h (1 - h)."""
+    n = inp["X"].shape[0]
+    rho_hat = _sparse_h(inp).mean(axis=0)
+    delta = (inp["beta"] / n) * kl_sparsity_grad(inp["rho"], rho_hat)
+    return np.broadcast_to(delta, (n, rho_hat.size)).T @ inp["X"]
+
+
 _SPARSE_MISTAKES = {
+    "beta is forgotten: the penalty is beta sum_j KL(rho || rho_hat_j), so its gradient "
+    "carries the factor beta":
+        lambda inp: _sparse_reference(inp) / inp["beta"],
+    "the sigmoid's derivative h (1 - h) is missing: the KL's delta is dP/dh_j; dP/da_j = "
+    "dP/dh_j h_j (1 - h_j) before dP/dW = (dP/da)^T x": _sparse_no_sigmoid,
     "rho_hat treated per sample: the KL's derivative must be taken at the batch mean "
     "rho_hat_j, the same for every sample, not at each sample's own h_j(x^(t))":
         _sparse_per_sample,
@@ -144,6 +157,12 @@ _KL_MISTAKES_LOGVAR = {
         lambda inp: (1.0 - np.exp(-inp["logvar"])) / (2.0 * inp["mu"].shape[0]),
     "the mean over the rows (1/n) is missing":
         lambda inp: inp["mu"].shape[0] * gaussian_kl_grad(inp["mu"], inp["logvar"])[1],
+    "sigma used for sigma^2: the KL holds sigma^2 = exp(log sigma^2), whose derivative in "
+    "log sigma^2 is sigma^2 itself, not sigma = exp(log sigma^2 / 2)":
+        lambda inp: (np.exp(0.5 * inp["logvar"]) - 1.0) / (2.0 * inp["mu"].shape[0]),
+    "the log-variance taken as log sigma: logvar is log sigma^2, so sigma^2 = exp(logvar), "
+    "not exp(2 logvar)":
+        lambda inp: (np.exp(2.0 * inp["logvar"]) - 1.0) / inp["mu"].shape[0],
 }
 
 
@@ -246,6 +265,9 @@ _REPARAM_MISTAKES_LOGVAR = {
     "eps forgotten: dz/dsigma = eps": lambda inp: _reparam_dz(inp) * 0.5 * np.exp(
         0.5 * inp["logvar"]),
     "the sign": lambda inp: -_reparam_logvar(inp),
+    "the log-variance taken as log sigma (or sigma^2 used for sigma): sigma = "
+    "exp(log sigma^2 / 2), so dz/dlog sigma^2 = eps sigma / 2, not eps exp(log sigma^2)":
+        lambda inp: _reparam_dz(inp) * inp["eps"] * np.exp(inp["logvar"]),
 }
 
 _register(

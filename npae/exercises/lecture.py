@@ -390,7 +390,8 @@ register(Exercise(
     title="PSD W-step: gradient of the encoder term in W",
     slide="Predictive Sparse Decomposition",
     statement=_PSD_STATEMENT + """
-The W-step (Z fixed) changes only the encoder's prediction term:
+The W-step (Z fixed) changes only the encoder's prediction term, in which D does not
+appear (the function takes X, Z and W only):
 
     E(W) = (1/n) sum_t ||sigma(W x^(t)) - z^(t)||^2
 

@@ -2,9 +2,11 @@
 
 Each entry maps the hint a student gets to the gradient that mistake produces on the same
 inputs; the checker gives the hint when a wrong answer equals that gradient (to rounding).
-The mistakes below are the ones the generic diagnosis (a factor, a sign, a transpose, a
-missing term) cannot name: a derivative applied the wrong number of times, the chain of
-another loss, a flipped kernel, max pooling's gradient routed like average pooling's.
+The mistakes below are the ones students make on these exercises, also where the generic
+diagnosis could name the pattern (a factor that is lam, a factor 2 that is the square's):
+a derivative applied the wrong number of times or at the output, the chain of another
+loss, a forgotten lam, a flipped kernel, max pooling's gradient routed like average
+pooling's, to the minimum, or with the stride ignored.
 """
 from __future__ import annotations
 
@@ -86,18 +88,32 @@ _NO_1M2H = (
     "2 [h_j (1 - h_j)]^2 (1 - 2 h_j)")
 
 
-def _cae_no_1m2h(inp):
-    X, W, b, lam = inp["X"], inp["W"], inp["b"], inp["lam"]
+_NO_LAM = ("lam is forgotten: the penalty is lam ||J_h(x)||_F^2, so its gradient carries the "
+           "factor lam (the answer is the gradient of ||J_h(x)||_F^2 alone)")
+_SIGM_TWICE = ("the sigmoid's derivative h (1 - h) is applied once more in the chain to a = "
+               "b + W x: d/da_j [h_j (1 - h_j)]^2 = 2 [h_j (1 - h_j)]^2 (1 - 2 h_j) already "
+               "holds the chain through h")
+
+
+def _cae(inp, lam=None, power=1, one_m_2h=True):
+    """The penalty's gradients (dP/dW, dP/db) with the slips above switched in."""
+    X, W, b = inp["X"], inp["W"], inp["b"]
+    lam = inp["lam"] if lam is None else lam
     n = X.shape[0]
     h = sigmoid(X @ W.T + b)
-    s2 = (h * (1 - h)) ** 2
-    da = 2 * lam / n * s2 * (W ** 2).sum(axis=1)
-    return da, 2 * lam / n * s2.sum(axis=0)[:, None] * W
+    d = h * (1 - h)
+    s2 = d ** 2
+    da = 2 * lam / n * s2 * (W ** 2).sum(axis=1) * ((1 - 2 * h) if one_m_2h else 1.0) * (
+        d ** (power - 1))
+    return da.T @ X + 2 * lam / n * s2.sum(axis=0)[:, None] * W, da.sum(axis=0)
 
 
-CONTRACTIVE_W = {_NO_1M2H: lambda inp: (lambda da, direct: da.T @ inp["X"] + direct)(
-    *_cae_no_1m2h(inp))}
-CONTRACTIVE_B = {_NO_1M2H: lambda inp: _cae_no_1m2h(inp)[0].sum(axis=0)}
+CONTRACTIVE_W = {_NO_1M2H: lambda inp: _cae(inp, one_m_2h=False)[0],
+                 _NO_LAM: lambda inp: _cae(inp, lam=1.0)[0],
+                 _SIGM_TWICE: lambda inp: _cae(inp, power=2)[0]}
+CONTRACTIVE_B = {_NO_1M2H: lambda inp: _cae(inp, one_m_2h=False)[1],
+                 _NO_LAM: lambda inp: _cae(inp, lam=1.0)[1],
+                 _SIGM_TWICE: lambda inp: _cae(inp, power=2)[1]}
 
 
 # -------------------------------------------------------------------------------------------
@@ -109,11 +125,22 @@ def _psd_w(inp, power):
     return (2.0 / X.shape[0] * (s - Z) * (s * (1 - s)) ** power).T @ X
 
 
+def _psd_w_at_output(inp):
+    X, Z, W = inp["X"], inp["Z"], inp["W"]
+    s = sigmoid(X @ W.T)
+    return (2.0 / X.shape[0] * (s - Z) * sigmoid(s) * (1 - sigmoid(s))).T @ X
+
+
 PSD_W = {
     "the sigmoid's derivative sigma (1 - sigma) is missing: dE/d(W x) = 2 (sigma(W x) - z) "
     "sigma (1 - sigma) / n": lambda inp: _psd_w(inp, 0),
     "the sigmoid's derivative sigma (1 - sigma) is applied twice":
         lambda inp: _psd_w(inp, 2),
+    "the sigmoid's derivative evaluated at its output: sigma'(s) = sigma(s) (1 - sigma(s)) "
+    "with s = sigma(W x) already the output; from the output it is s (1 - s)":
+        _psd_w_at_output,
+    "a factor of 2: analytic = numeric / 2, the 2 of d/ds ||s - z||^2 = 2 (s - z) is "
+    "missing": lambda inp: _psd_w(inp, 1) / 2,
 }
 
 
@@ -156,7 +183,30 @@ def _spread(inp, scale):
     return dx
 
 
+def _route(inp, pick, stride=None):
+    """Every window's g sent to one entry of the window: ``pick`` (argmax / argmin) of the
+    window placed at stride ``stride`` (the exercise's own by default)."""
+    x, g, k = inp["x"], inp["g"], inp["kernel_size"]
+    s = inp["stride"] if stride is None else stride
+    dx = np.zeros_like(x)
+    for p in range(g.shape[2]):
+        for q in range(g.shape[3]):
+            win = x[:, :, p * s:p * s + k, q * s:q * s + k]
+            flat = pick(win.reshape(win.shape[0], win.shape[1], -1), axis=-1)
+            i, j = np.unravel_index(flat, win.shape[2:])
+            for nn in range(x.shape[0]):
+                for c in range(x.shape[1]):
+                    dx[nn, c, p * s + i[nn, c], q * s + j[nn, c]] += g[nn, c, p, q]
+    return dx
+
+
 MAXPOOL = {
+    "the gradient is routed to the window's minimum (argmin where argmax belongs): max "
+    "pooling passes g[p, q] to the entry that won the max":
+        lambda inp: _route(inp, np.argmin),
+    "the stride is ignored: window (p, q) starts at (p s, q s), not at (p, q); the "
+    "upstream value g[p, q] goes to the maximum of the window the forward pass read":
+        lambda inp: _route(inp, np.argmax, stride=1),
     "the gradient is spread over the whole window: max pooling passes g[p, q] to the "
     "window's winner (its argmax) only; the other entries of the window get nothing from it":
         lambda inp: _spread(inp, 1.0),

@@ -19,6 +19,12 @@ Everything runs in float64 (see "float32" in ``numeric``). The package, one job 
 ``hints``
     the diagnosis of a failed check (constant factors, transposes, missing terms, kinks,
     float32 answers, ...).
+``diagnose``
+    structured differences: activation derivatives, forgotten terms, product rules,
+    shifts, flips, pooling routes, a broadcast bias; the ratio seen otherwise.
+``answers``
+    the rules for answers every entry point shares (float64 ndarray, inputs unchanged,
+    one float32 verdict).
 ``checks``
     ``check_gradient``, ``check_terms``, ``check_params``, ``check_directional``.
 ``layers``

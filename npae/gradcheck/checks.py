@@ -5,23 +5,43 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_finite, check_param
+from .answers import answer_array, call_unchanged, mutation_message
 from .hints import _float32_values, _shape_mismatch, _terms_hint
 from .kinks import MULTS as _MULTS
 from .kinks import Prober
 from .numeric import (MAX_ENTRIES, STEP, Float32Error, _float32_message, _prepare, _Probe,
                       _probe, _scalar, _select)
-from .verdict import CheckReport, GradCheckResult, _evaluate, _full
+from .verdict import CheckReport, GradCheckResult, _evaluate, _full, check_tolerances
 
 __all__ = ["check_gradient", "check_terms", "check_params", "check_directional"]
 
 
-def _analytic(grad, x, name):
-    a = grad(x) if callable(grad) else grad
-    a = np.array(a, dtype=np.float64) if np.asarray(a).dtype.kind in "biuf" else np.asarray(a)
-    if a.dtype.kind not in "f":
-        raise TypeError(f"the analytic gradient of {name} must be a real array, got dtype "
-                        f"{a.dtype}")
-    return a
+def _analytic(grad, x, name, who="grad"):
+    """(the answer as a float64 array, a message if computing it changed x, else None)."""
+    value, changed = call_unchanged(grad, x, who, name) if callable(grad) else (grad, None)
+    a = answer_array(value, what=f"the analytic gradient of {name}" + (
+        f" ({who}'s return value)" if callable(grad) else ""), shape=x.shape)
+    return a, changed
+
+
+def _unchanged_f(before, x, name, who="f"):
+    """f must leave x as it is: the finite differences perturb x entry by entry (restoring
+    each) and rely on it. ``before`` is x's copy from before the probes."""
+    changed = mutation_message(who, name, before, x)
+    if changed:
+        x[...] = before
+        raise ValueError(changed + "; the finite differences perturb x entry by entry and "
+                         "need f to leave it unchanged")
+
+
+def _flag_mutation(res, changed):
+    """A gradient that changes its input is wrong whatever it returns."""
+    if changed:
+        also = f"; besides, the returned gradient is wrong: {res.hint}" if (
+            res.status == "wrong" and res.hint) else ""
+        res.status, res.ok = "wrong", False
+        res.hint = changed + also
+    return res
 
 
 def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=None,
@@ -64,25 +84,31 @@ def check_gradient(f, grad, x, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=
         entries checked; checked exactly (near-kink entries included); only bounded at a
         kink; wrong.
     """
+    check_tolerances(rtol, atol)
     x = _prepare(x, name, upcast)
-    a = _analytic(grad, x, name)
+    a, changed = _analytic(grad, x, name)
+    before = x.copy()
     rng = np.random.default_rng(0 if rng is None else rng)
     if a.shape != x.shape:
         flat = _select(x.size, max_entries, rng)
         probe = _probe(lambda: f(x), x, flat, step)
+        _unchanged_f(before, x, name)
         numeric = np.full(x.shape, np.nan)
         numeric.reshape(-1)[flat] = probe.central
-        return GradCheckResult(ok=False, max_abs_error=np.inf, max_rel_error=np.inf,
-                               worst_index=None, analytic=a, numeric=numeric, name=name,
-                               hint=_shape_mismatch(a, x.shape, numeric, name))
+        return _flag_mutation(GradCheckResult(
+            ok=False, max_abs_error=np.inf, max_rel_error=np.inf, worst_index=None,
+            analytic=a, numeric=numeric, name=name,
+            hint=_shape_mismatch(a, x.shape, numeric, name)), changed)
     check_finite(a, f"analytic gradient of {name}")
     flat = _select(x.size, max_entries, rng, a.reshape(-1))
     fun = lambda: f(x)  # noqa: E731
     probe = _probe(fun, x, flat, step)
-    return _evaluate(a, probe, flat, x.shape, name=name, rtol=rtol, atol=atol,
-                     batch_size=batch_size, overlap=overlap, step=step, rng=rng,
-                     prober=Prober([fun], x, flat, probe.f0), values=x.reshape(-1)[flat],
-                     answer_float32=_float32_values(a))
+    _unchanged_f(before, x, name)
+    res = _evaluate(a, probe, flat, x.shape, name=name, rtol=rtol, atol=atol,
+                    batch_size=batch_size, overlap=overlap, step=step, rng=rng,
+                    prober=Prober([fun], x, flat, probe.f0), values=x.reshape(-1)[flat],
+                    answer_float32=_float32_values(a), x=x)
+    return _flag_mutation(res, changed)
 
 
 def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, overlap=None,
@@ -102,14 +128,20 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
     failures the terms do not explain (``batch_size`` and ``overlap`` as there), so the
     report's hint is always the most specific one.
     """
+    check_tolerances(rtol, atol)
     if not isinstance(terms, dict) or not terms:
         raise TypeError("terms must be a non-empty dict name -> f or (f, grad)")
     x = _prepare(x, name, upcast)
     rng = np.random.default_rng(0 if rng is None else rng)
     parts = {t: (v if isinstance(v, tuple) else (v, None)) for t, v in terms.items()}
-    analytic = {t: _analytic(g, x, f"term {t!r}") for t, (_, g) in parts.items() if g is not None}
+    analytic, changed = {}, None
+    for t, (f_t, g) in parts.items():
+        if g is not None:
+            analytic[t], ch = _analytic(g, x, f"term {t!r}", f"term {t!r}'s gradient")
+            changed = changed or ch
     if grad is not None:
-        total_a = _analytic(grad, x, name)
+        total_a, ch = _analytic(grad, x, name)
+        changed = changed or ch
     elif len(analytic) == len(parts):
         total_a = sum(analytic.values())
     else:
@@ -119,8 +151,11 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
                              name=f"{name} (sum)", max_entries=max_entries, rng=rng, step=step)
         return CheckReport(f"check_terms {name}", {"sum": res}, hint=res.hint)
     flat = _select(x.size, max_entries, rng, total_a.reshape(-1))
-    probes = {t: _probe(lambda f=f: f(x), x, flat, step, f"term {t!r}")
-              for t, (f, _) in parts.items()}
+    before = x.copy()
+    probes = {}
+    for t, (f, _) in parts.items():
+        probes[t] = _probe(lambda f=f: f(x), x, flat, step, f"term {t!r}")
+        _unchanged_f(before, x, name, f"term {t!r}'s function")
     funs = {t: (lambda f=f: f(x)) for t, (f, _) in parts.items()}
     values = x.reshape(-1)[flat]
     kw = dict(rtol=rtol, atol=atol, batch_size=batch_size, step=step, rng=rng, values=values)
@@ -131,11 +166,11 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
         else:
             results[t] = _evaluate(a, probes[t], flat, x.shape, name=f"term {t!r}",
                                    prober=Prober([funs[t]], x, flat, probes[t].f0),
-                                   answer_float32=_float32_values(a), **kw)
+                                   answer_float32=_float32_values(a), x=x, **kw)
     total_probe = sum(list(probes.values())[1:], list(probes.values())[0])
     total = _evaluate(total_a, total_probe, flat, x.shape, name=f"{name} (sum)",
                       overlap=overlap, prober=Prober(funs.values(), x, flat, total_probe.f0),
-                      answer_float32=_float32_values(total_a), **kw)
+                      answer_float32=_float32_values(total_a), x=x, **kw)
     hint = ""
     wrong = [t for t, r in results.items() if r.status == "wrong"]
     if wrong:
@@ -152,7 +187,9 @@ def check_terms(terms, x, grad=None, rtol=1e-6, atol=0.0, *, batch_size=None, ov
         hint = total.hint
     else:
         hint = total.hint or next((r.hint for r in results.values() if r.hint), "")
-    results["sum"] = total
+    results["sum"] = _flag_mutation(total, changed)
+    if changed:
+        hint = total.hint
     return CheckReport(f"check_terms {name} ({' + '.join(parts)})", results, hint=hint)
 
 
@@ -172,6 +209,7 @@ def check_params(f, params, grads, rtol=1e-6, atol=0.0, *, batch_size=None,
     fully, larger ones on ``max_entries`` random entries, so a bias is never crowded out by
     a large W.
     """
+    check_tolerances(rtol, atol)
     grads = grads() if callable(grads) else grads
     rng = np.random.default_rng(0 if rng is None else rng)
     results = {}
@@ -192,7 +230,7 @@ def _check_live(f, p, g, name, rng, *, rtol, atol, batch_size, max_entries, step
                                worst_index=None, analytic=np.zeros(0), numeric=np.zeros(0),
                                name=name, hint=f"no gradient for {name!r}: the gradients "
                                "dict has no entry of that name")
-    a = _analytic(g, p, name)
+    a, _ = _analytic(g, p, name)
     if a.shape != p.shape:
         return GradCheckResult(ok=False, max_abs_error=np.inf, max_rel_error=np.inf,
                                worst_index=None, analytic=a, numeric=np.full(p.shape, np.nan),
@@ -203,7 +241,7 @@ def _check_live(f, p, g, name, rng, *, rtol, atol, batch_size, max_entries, step
     return _evaluate(a, probe, flat, p.shape, name=name, rtol=rtol, atol=atol,
                      batch_size=batch_size, step=step, rng=rng,
                      prober=Prober([f], p, flat, probe.f0, what), values=p.reshape(-1)[flat],
-                     answer_float32=_float32_values(a))
+                     answer_float32=_float32_values(a), x=p)
 
 
 def check_directional(f, grad, x, n_directions=10, rng=None, rtol=1e-6, atol=0.0, *,
@@ -216,9 +254,10 @@ def check_directional(f, grad, x, n_directions=10, rng=None, rtol=1e-6, atol=0.0
     The result's ``analytic``/``numeric`` are the directional derivatives, one per
     direction; the same pass rule, error estimate and kink test apply per direction.
     """
+    check_tolerances(rtol, atol)
     check_param("n_directions", n_directions, kind="int", low=1)
     x = _prepare(x, name, upcast)
-    a = _analytic(grad, x, name)
+    a, _ = _analytic(grad, x, name)
     if a.shape != x.shape:
         return GradCheckResult(ok=False, max_abs_error=np.inf, max_rel_error=np.inf,
                                worst_index=None, analytic=a, numeric=np.full(x.shape, np.nan),

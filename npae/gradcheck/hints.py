@@ -28,6 +28,8 @@ import itertools
 
 import numpy as np
 
+from .diagnose import describe, structured_hint
+
 #: an answer in float32 whose errors stay below this fraction of its largest entry is told
 #: "float32", not wrong maths
 F32_RTOL = 1e-3
@@ -166,6 +168,10 @@ def _diagnose_smooth(r, valid, a, n, thr, fail, shape, guess, batch_size, overla
                     f"overlap ({frac} overlapping entries wrong, every other entry right); "
                     "a gradient written with '=' where contributions meet keeps only the last "
                     "one: use '+='")
+    if not directional:
+        found = structured_hint(r.analytic, r.numeric, r.threshold, valid, r.x)
+        if found:
+            return found
     if not partial:
         return None
     if directional:
@@ -197,8 +203,9 @@ def _partial_hint(r, valid, batch_size, guess):
         if not where:
             where = f"right on {n_valid - n_fail} of {n_valid} checked entries, wrong on {n_fail}"
     if not where:
-        return ("no simple pattern (not a constant factor, sign, transpose or a subset of the "
-                "entries): re-derive this gradient")
+        seen = describe(r.analytic, r.numeric, r.threshold, valid)
+        return seen or ("no simple pattern (not a constant factor, sign, transpose or a "
+                        "subset of the entries): re-derive this gradient")
     a_f, n_f = r.analytic[fail_mask], r.numeric[fail_mask]
     if np.all(a_f == 0):
         return where + "; there the analytic gradient is 0 (a term or a mask missing there)"
@@ -281,6 +288,10 @@ def _shape_mismatch(a, x_shape, numeric, name):
             extra += " (a.sum(axis=0) matches the numeric gradient)"
     elif a.size == int(np.prod(x_shape)):
         extra = "; it has the right number of entries: reshape it to the parameter's shape"
+    elif a.ndim == len(x_shape):
+        extra = ("; it looks like the gradient of another variable (the wrong variable: "
+                 "dL/dX, the input's gradient, returned where dL/dW is asked? dL/dW = g^T X "
+                 "has W's shape)")
     return msg + extra
 
 
@@ -310,7 +321,8 @@ def _float32_values(a):
     return int(long_.sum()) >= min(3, max(1, np.count_nonzero(a)))
 
 
-def _float32_hint(r):
+def _float32_hint(r, exact=True):
+    """The one float32 message; None when the errors are larger than float32 rounding."""
     valid = r.checked & ~r.kinks
     a, n = r.analytic[valid], r.numeric[valid]
     if a.size == 0:
@@ -319,11 +331,15 @@ def _float32_hint(r):
     dev = float(np.abs(a - n).max()) / scale if scale > 0 else np.inf
     if dev > F32_RTOL:
         return None
-    return ("the answer is float32: its values are float32 numbers, and they differ from the "
-            f"float64 finite differences by at most {dev:.1e} of the largest entry, the size "
-            "of float32 rounding, not of a mistake in the maths. The check needs float64: "
-            "compute the gradient in float64 (float64 inputs, no astype(np.float32), npae "
-            "layers built with dtype=np.float64) and check again")
+    how = ("its values are float32 numbers" if exact else
+           "its values are float64 but carry float32's rounding (computed in float32 "
+           "somewhere, then cast back)")
+    return ("the answer is float32: " + how + ", and they differ from the float64 finite "
+            f"differences by up to {dev:.1e} of the largest entry, the size of float32 "
+            "rounding, not of a mistake in the maths. float32 is refused whatever the "
+            "seed: the check needs float64. Compute the gradient in float64 (float64 "
+            "inputs, no astype(np.float32), npae layers built with dtype=np.float64) and "
+            "check again")
 
 
 def _entries(mask, limit=5):

@@ -6,10 +6,11 @@ import warnings
 
 import numpy as np
 
+from .answers import answer_array, mutation_message
 from .checks import _check_live
 from .hints import _terms_hint
 from .numeric import MAX_ENTRIES, STEP, TINY, Float32Error, _float32_message, _prepare, _probe
-from .verdict import CheckReport, ContractCheck, _full
+from .verdict import CheckReport, ContractCheck, _full, check_tolerances
 
 __all__ = ["check_layer"]
 
@@ -135,6 +136,7 @@ def check_layer(layer, x, rng=None, rtol=1e-6, atol=0.0, *, max_entries=MAX_ENTR
     ``rng`` (seed 0 by default) draws dout and the samples. On return the layer's grads are
     zero and its cache holds forward(x).
     """
+    check_tolerances(rtol, atol)
     x = _prepare(x, "x", upcast).copy()  # the layer never sees the caller's array
     rng = np.random.default_rng(0 if rng is None else rng)
     f32 = [k for k, p in layer.params.items() if p.dtype != np.float64]
@@ -150,14 +152,21 @@ def check_layer(layer, x, rng=None, rtol=1e-6, atol=0.0, *, max_entries=MAX_ENTR
 
 
 def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
+    before = x.copy()
     out = np.asarray(layer.forward(x))
+    changed = mutation_message("forward", "x", before, x)
+    if changed:   # the other checks run on the input as it was
+        x[...] = before
     dout = rng.standard_normal(out.shape)
     batch = x.shape[0] if x.ndim >= 2 else None
     layer.zero_grad()
     layer.forward(x)
-    dx = np.array(layer.backward(dout.copy()), dtype=np.float64)  # a copy: backward may
-    # (wrongly) modify its argument, which the contract checks below must still see
-    grads = {k: np.array(v, dtype=np.float64) for k, v in layer.grads.items()}
+    # copies: backward may (wrongly) modify its argument, which the contract checks below
+    # must still see; the answer rules (``answers``) hold for what backward returns
+    dx = answer_array(layer.backward(dout.copy()), what="backward's return value (dL/dx)"
+                      ).copy()
+    grads = {k: answer_array(v, what=f"the gradient {k!r} in layer.grads").copy()
+             for k, v in layer.grads.items()}
     params = layer.params
 
     def L():
@@ -165,6 +174,9 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
 
     xp = x.copy()
     checks, assigned = _contract_checks(layer, x, dout) if contract else ([], None)
+    if contract:
+        checks.insert(0, ContractCheck("forward leaves its input x unchanged", not changed,
+                                       changed or ""))
     kw = dict(rtol=rtol, atol=atol, batch_size=batch, max_entries=max_entries, step=step)
     results = {"x": _check_live(L, xp, dx, "dL/dx", rng, **kw)}
     for k, p in params.items():
@@ -180,12 +192,19 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
                 if th:
                     res.hint = th
         results[k] = res
+    flip = _flipped_kernel(layer, L, xp, results["x"], step)
+    if flip:
+        results["x"].hint = flip
     layer.zero_grad()
     layer.forward(x)
     title = f"check_layer {type(layer).__name__} (dout ~ N(0, 1), batch {batch})"
     failed = [r for r in results.values() if r.status == "wrong"]
     hint = ""
-    if failed:
+    where = _culprit(layer, x, rng, rtol=rtol, atol=atol, max_entries=max_entries,
+                     step=step) if failed else ""
+    if where:
+        hint = where
+    elif failed:
         hint = f"{failed[0].name}: {failed[0].hint}"
     elif any(not c.ok for c in checks):
         hint = next(c.message for c in checks if not c.ok)
@@ -195,8 +214,55 @@ def _check_layer(layer, x, rng, *, rtol, atol, max_entries, step, contract):
     return CheckReport(title, results, checks, hint)
 
 
+def _culprit(layer, x, rng, **kw):
+    """In a Sequential that fails, the first sub-layer that fails on its own, checked at
+    the input it receives: "layer 2 (Sigmoid) is wrong on its own: ..."."""
+    subs = getattr(layer, "layers", None)
+    if not subs or len(subs) < 2:
+        return ""
+    h = x
+    for i, sub in enumerate(subs):
+        if not (isinstance(h, np.ndarray) and h.dtype == np.float64 and h.size):
+            return ""
+        rep = _check_layer(sub, h.copy(), rng, contract=False, **kw)
+        if not rep.ok and rep.status == "wrong":
+            return (f"layer {i} ({type(sub).__name__}) of the {type(layer).__name__} is "
+                    f"wrong on its own (checked at the input it receives): {rep.hint}")
+        h = np.asarray(sub.forward(h))
+    return ""
+
+
+def _flipped_kernel(layer, L, xp, res, step):
+    """A failing dL/dx of a layer with a 4-D kernel W that equals the numeric dL/dx of the
+    same layer with W rotated 180 degrees: backward used the kernel flipped once too
+    often (or once too few)."""
+    W = layer.params.get("W") if getattr(layer, "layers", None) is None else None
+    if W is None or W.ndim != 4 or res.status != "wrong" or res.checked is None:
+        return ""
+    valid = res.checked & ~res.kinks & ~res.near_kinks
+    flat = np.flatnonzero(valid)
+    if flat.size < 2:
+        return ""
+    saved = W.copy()
+    try:
+        W[...] = saved[:, :, ::-1, ::-1]
+        n_flip = _probe(L, xp, flat, step).central
+    finally:
+        W[...] = saved
+    a = res.analytic.reshape(-1)[flat]
+    thr = res.threshold.reshape(-1)[flat]
+    if np.all(np.abs(a - n_flip) <= 3.0 * thr) and np.any(
+            np.abs(n_flip - res.numeric.reshape(-1)[flat]) > 3.0 * thr):
+        return ("the kernel is flipped in backward: dL/dx equals the gradient of this layer "
+                "with W rotated 180 degrees (W[:, :, ::-1, ::-1]); the forward pass is a "
+                "cross-correlation, so g[p, q] W[i, j] goes back to x[p s + i, q s + j] "
+                "with W as it is (written as a convolution of g, the flip is needed once)")
+    return ""
+
+
 def _contract_checks(layer, x, dout):
     checks = []
+
     # 1. zero upstream gradient -> zero gradients
     layer.zero_grad()
     layer.forward(x)

@@ -32,14 +32,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .hints import _diagnose, _inconclusive_hint
+from .answers import float32_numbers, float32_rounding
+from .hints import _diagnose, _float32_hint, _inconclusive_hint
 from .kinks import PYTORCH_CONVENTION, check_joint, kink_shape, refine
 from .numeric import STEP, TINY, _index
 
-__all__ = ["GradCheckResult", "CheckReport", "ContractCheck", "report"]
+__all__ = ["GradCheckResult", "CheckReport", "ContractCheck", "report", "check_tolerances"]
 
 #: multiplies the error estimate in the pass rule
 SAFETY = 2.0
+#: the largest rtol a check accepts: above it a factor of 1.1 or a transposed gradient
+#: could pass, and the check no longer tells a right gradient from a wrong one
+RTOL_MAX = 0.1
+#: atol may not reach this fraction of the gradient's own size (max |numeric| where the
+#: finite difference resolves it), for the same reason
+ATOL_FRACTION = 0.1
 N_WORST = 5
 STATUSES = ("ok", "wrong", "inconclusive")
 
@@ -72,6 +79,9 @@ class GradCheckResult:
         evaluations of f spent on kinks (re-probing and joint checks); 0 for smooth f.
     answer_float32
         the analytic values are float32 numbers (see ``hints``).
+    x
+        the point checked (a copy), when the check had it as an array of the gradient's
+        shape; the structured diagnosis (``diagnose``) reads it.
     """
     ok: bool
     max_abs_error: float
@@ -94,6 +104,7 @@ class GradCheckResult:
     extra_evals: int = 0
     finest_step: float = 0.0
     answer_float32: bool = False
+    x: np.ndarray | None = None
 
     def __post_init__(self):
         if not self.status:
@@ -145,7 +156,8 @@ class GradCheckResult:
         if self.checked is None:
             return f"{self.name} {shape}: FAILED ({self.hint.split(':')[0]})"
         verdict = {"ok": "ok", "inconclusive": "INCONCLUSIVE"}.get(
-            self.status, f"FAILED, {self.n_failed} wrong")
+            self.status, f"FAILED, {self.n_failed} wrong" if self.n_failed else
+            "FAILED, float32 rounding" if self.answer_float32 else "FAILED")
         kinks = f", {self.n_kinks} at a kink" if self.n_kinks else ""
         return (f"{self.name} {shape}: {verdict} -- {cover}{kinks}, max abs error "
                 f"{self.max_abs_error:.2e}, max rel error {self.max_rel_error:.2e}")
@@ -201,6 +213,37 @@ def _worst_table(r):
     return "\n".join(rows)
 
 
+def check_tolerances(rtol, atol):
+    """Refuse a tolerance that is not a number, NaN, infinite, negative or too loose to
+    tell a wrong gradient from a right one: a ValueError naming it, its value and the
+    allowed range (a NaN would make every comparison false and pass everything)."""
+    for name, value, high in (("rtol", rtol, RTOL_MAX), ("atol", atol, None)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"{name} must be a real number, got {value!r} "
+                            f"({type(value).__name__})")
+        v = float(value)
+        allowed = f"[0, {high}]" if high is not None else "[0, inf) (finite)"
+        if not np.isfinite(v) or v < 0 or (high is not None and v > high):
+            raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number in "
+                             f"{allowed}" + (f"; above {high} a check could pass a wrong "
+                                             "gradient (a factor 1.1, a transpose)"
+                                             if high is not None else ""))
+
+
+def _check_atol_scale(atol, n_c, err):
+    """atol below ATOL_FRACTION of the gradient's size, where the finite difference
+    resolves that size (a gradient at its noise floor leaves atol free)."""
+    if atol <= 0 or n_c.size == 0:
+        return
+    scale = float(np.abs(n_c).max())
+    if scale > 4.0 * SAFETY * float(err.max(initial=0.0)) and atol >= ATOL_FRACTION * scale:
+        raise ValueError(f"atol={atol!r} is not allowed here: it must lie in [0, "
+                         f"{ATOL_FRACTION * scale:.3g}), below {ATOL_FRACTION} times the "
+                         f"gradient's own size (max |numeric| = {scale:.3g}); a larger atol "
+                         "passes wrong gradients")
+
+
 def _between(a_c, probe, rtol, atol):
     """a lies among the probe's secant slopes (within rounding)."""
     sl = probe.slopes
@@ -210,7 +253,7 @@ def _between(a_c, probe, rtol, atol):
 
 def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overlap=None,
               directional=False, prober=None, values=None, rng=None, step=STEP, a_c=None,
-              answer_float32=False):
+              answer_float32=False, x=None, fun=None):
     """Compare analytic ``a`` (full array) with the probed entries; build the result.
 
     ``prober`` (a ``kinks.Prober``, or any object with its ``entries``) re-probes entries
@@ -239,6 +282,7 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     err = probe.error + unevenness / 4.0
     abs_err = np.abs(a_c - n_c)
     big = np.maximum(np.abs(a_c), np.abs(n_c))
+    _check_atol_scale(atol, n_c, err)
     thr = atol + rtol * big + SAFETY * err
     between = _between(a_c, probe, rtol, atol)
     if first is not probe:  # at a kink, the first probe's slopes count too: they carry the
@@ -279,6 +323,12 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
     max_rel = float((abs_err[resolved] / big[resolved]).max()) if resolved.any() else 0.0
     worst = _index(flat[counted][np.argmax(abs_err[counted])], shape) if counted.any() else None
     status = "wrong" if fail.any() else ("inconclusive" if at_kink.all() else "ok")
+    exact = ~at_kink & ~kinky & ~near
+    f32 = (not directional and exact.any()
+           and float32_rounding(a_c[exact], n_c[exact], err[exact],
+                                None if values is None else np.asarray(values)[exact]))
+    if f32:  # one fixed verdict, whether or not the rounding fell inside the tolerance
+        status, answer_float32 = "wrong", True
     res = GradCheckResult(
         ok=status == "ok", status=status, max_abs_error=max_abs, max_rel_error=max_rel,
         worst_index=worst, analytic=a, numeric=numeric, name=name,
@@ -288,7 +338,11 @@ def _evaluate(a, probe, flat, shape, *, name, rtol, atol, batch_size=None, overl
         kink_failed=full(kink_fail, False, bool), joint=joint,
         extra_evals=(prober.n_evals - evals0) if prober is not None else 0,
         finest_step=step / 10.0 ** int(level.max(initial=0)), answer_float32=answer_float32)
-    if status == "wrong":
+    if x is not None and not directional and np.shape(x) == tuple(shape):
+        res.x = np.array(x, dtype=np.float64)   # the rules of ``diagnose`` read f's point
+    if f32:
+        res.hint = _float32_hint(res, exact=float32_numbers(a_c))
+    elif status == "wrong":
         res.hint = _diagnose(res, batch_size=batch_size, overlap=overlap,
                              directional=directional)
     elif status == "inconclusive":

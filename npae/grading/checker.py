@@ -30,6 +30,7 @@ from ..gradcheck import check_gradient, check_terms
 from . import protocol
 from .protocol import describe_exception
 from ..exercises.registry import get_exercise
+from ..gradcheck.answers import describe_answer_type
 from ..exceptions import ExerciseCodeError
 
 __all__ = ["ExerciseResult", "load_answers", "check_exercise", "format_results",
@@ -255,6 +256,9 @@ def _as_gradient(oc, ex, inp):
         return None, (f"returned {oc.source or 'an object'} holding Python objects (an array "
                       f"of dtype object: arrays of different shapes, or None entries?), not "
                       f"{want}")
+    if oc.source and oc.source != "ndarray":   # the answer rules (npae.gradcheck.answers)
+        return None, (f"returned {describe_answer_type(oc.source)}, not {want}: an answer "
+                      "returns a float64 numpy.ndarray (np.asarray(g, dtype=np.float64))")
     v = oc.value
     kind, dtype = v.dtype.kind, v.dtype
     if kind == "c":
@@ -369,6 +373,8 @@ def _judge(ex, cases, outcomes, all_entries=False, n_visible=None):
         if not _passed(res):
             rel = res.max_rel_error if np.isfinite(res.max_rel_error) else None
             found, note = _mistake(ex, inp, a)
+            if found and hint:   # -v shows one diagnosis: the catalogue's, in the report too
+                report = report.replace(hint, found)
             return result(FAIL, f"wrong on {where}", max_rel_error=rel, hint=found or hint,
                           report=report, notes=[note] if note else [])
         worst = max(worst, res.max_rel_error)
