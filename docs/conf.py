@@ -42,7 +42,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
     "sphinxarg.ext",
     "sphinx-mathjax-offline",     # MathJax 3 copied into the site: math renders offline
     "npae_docs",                  # _ext/npae_docs.py: course pages, docstrings' equations
