@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npae.exercises import get_exercise
-from npae.exercises.checker import FAIL, _copy, check_exercise
+from npae.grading.checker import FAIL, _copy, check_exercise
 from npae.exercises.registry import EXERCISES
 
 WITH = sorted(n for n, ex in EXERCISES.items() if ex.mistakes)

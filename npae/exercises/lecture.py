@@ -7,7 +7,7 @@ or not. Each one's ``objective`` is written straight from the slide (the checker
 finite differences of it) and its ``reference`` calls npae's own layers, losses and models,
 so an exercise checks the student against the code the library trains with.
 
-Shapes follow npae (DESIGN.md): rows are samples, W is (k, d), conv tensors are NCHW.
+Shapes follow npae (docs/design.md): rows are samples, W is (k, d), conv tensors are NCHW.
 """
 from __future__ import annotations
 
