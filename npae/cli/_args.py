@@ -15,7 +15,8 @@ import os
 
 from ..exceptions import UsageError
 
-__all__ = ["int_in", "positive_int", "natural", "seed", "finite_float", "probability",
+__all__ = ["int_in", "positive_int", "natural", "seed", "finite_float", "seconds",
+           "tolerance", "probability",
            "output_folder", "data_folder", "refuse_folder_at"]
 
 # names find_dataset accepts for --data besides a path
@@ -87,6 +88,12 @@ def finite_float(low=None, high=None, *, low_open=False, high_open=False):
 
     parse.__name__ = f"number in {where}"   # argparse's fallback messages use the name
     return parse
+
+
+seconds = finite_float(0, low_open=True)
+seconds.__doc__ = "A time limit in seconds: a finite number > 0."
+tolerance = finite_float(0)
+tolerance.__doc__ = "A gradient check's rtol or atol: a finite number >= 0."
 
 
 def probability(*, low_open=False, high_open=False):

@@ -2,33 +2,11 @@
 checker (answers run in their own process)."""
 from __future__ import annotations
 
-import argparse
-import math
 import sys
 import time
 
 from ..exceptions import UsageError
-
-
-def _ranged(convert, what, low, strict):
-    """An argparse type: ``convert(text)``, finite, and > ``low`` (``strict``) or >= it."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            bound = f"more than {low:g}" if strict else f"{low:g} or more"
-            raise argparse.ArgumentTypeError(f"{text!r} must be finite and {bound}")
-        return value
-    return parse
-
-
-_positive_float = _ranged(float, "a number of seconds", 0, strict=True)
-_natural = _ranged(int, "a whole number", 0, strict=False)
-#: a tolerance (``npae gradcheck --rtol/--atol``)
-_tolerance = _ranged(float, "a number", 0, strict=False)
-_positive_int = _ranged(int, "a whole number", 1, strict=False)
+from ._args import natural, seconds
 
 
 def _exercises_option(p):
@@ -72,16 +50,16 @@ def _add_check(sub):
     p.add_argument("--exercise", "-e", action="append", metavar="NAME",
                    help="check only this exercise (repeatable; default: all)")
     _exercises_option(p)
-    p.add_argument("--seed", type=_natural, default=None, metavar="N",
+    p.add_argument("--seed", type=natural, default=None, metavar="N",
                    help="draw the inputs from seed N (default: the same fixed inputs on "
                         "every run); give each student or submission its own")
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS",
                    help="time limit per exercise (default: 60); an answer still running is "
                         "stopped and marked timeout")
-    p.add_argument("--total-timeout", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--total-timeout", type=seconds, default=None, metavar="SECONDS",
                    help="time limit of the whole submission (default: the course file's "
                         "TOTAL_TIMEOUT, else 300); exercises not reached are marked timeout")
-    p.add_argument("--memory-limit", type=_natural, default=None, metavar="MB",
+    p.add_argument("--memory-limit", type=natural, default=None, metavar="MB",
                    help="address-space cap of the process the answers run in, in MiB "
                         "(default: 4096; 0: no cap)")
     p.add_argument("--all", action="store_true",
@@ -197,7 +175,7 @@ def _add_exercises(sub):
     v = esub.add_parser("validate", help="run a course file's references and catalogued "
                         "mistakes on many seeds, naming the input sets the check cannot decide")
     v.add_argument("course", metavar="COURSE.py", help="the course file to validate")
-    v.add_argument("--seeds", type=_natural, default=5, metavar="N",
+    v.add_argument("--seeds", type=natural, default=5, metavar="N",
                    help="check the input sets of seeds 0 .. N-1 (default 5)")
     p.set_defaults(func=_cmd_exercises, _parser=p)
 

@@ -200,7 +200,7 @@ def _scalar(value, label):
 
 # -- the command ---------------------------------------------------------------------------
 def _add_gradcheck(sub):
-    from .course import _natural, _positive_float, _positive_int, _tolerance
+    from ._args import natural, positive_int, seconds, tolerance
     p = sub.add_parser("gradcheck", help="check the gradient of any scalar function of an array",
                        description="Check grad(x) against finite differences of f(x) at a "
                        "random x of the given shape (float64). Without --grad, f may return "
@@ -212,14 +212,14 @@ def _add_gradcheck(sub):
                    help="f, e.g. answers.py:loss or mypackage.module:loss")
     p.add_argument("--shape", required=True, help="shape of x, e.g. 3,4")
     p.add_argument("--grad", metavar="MODULE:FUNCTION", help="the gradient of f to check")
-    p.add_argument("--seed", type=_natural, default=0, help="seed of the random x (default 0)")
-    p.add_argument("--rtol", type=_tolerance, default=1e-6,
+    p.add_argument("--seed", type=natural, default=0, help="seed of the random x (default 0)")
+    p.add_argument("--rtol", type=tolerance, default=1e-6,
                    help="relative tolerance, finite and >= 0 (default 1e-6)")
-    p.add_argument("--atol", type=_tolerance, default=0.0,
+    p.add_argument("--atol", type=tolerance, default=0.0,
                    help="absolute tolerance, finite and >= 0 (default 0)")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="n, to recognise a gradient off by the batch size")
-    p.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT,
                    metavar="SECONDS", help="time limit of the whole check, the import of the "
                    f"functions included (default: {DEFAULT_TIMEOUT:g})")
     p.add_argument("--all", action="store_true",

@@ -88,17 +88,17 @@ def grade_folder(folder, table_file=None, jobs=1, timeout=60.0, total_timeout=No
 
 
 def _add_grade(sub):
-    from .course import _natural, _positive_float
+    from ._args import natural, seconds
     p = sub.add_parser("grade", help="grade a folder of submissions into a gradebook CSV",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("folder", metavar="FOLDER", help="the submissions (.py and .ipynb files)")
     p.add_argument("--exercises", metavar="FILE", default=None,
                    help="the course file (default: the built-in exercises)")
-    p.add_argument("--jobs", "-j", type=_natural, default=1, metavar="N",
+    p.add_argument("--jobs", "-j", type=natural, default=1, metavar="N",
                    help="submissions checked at a time (default 1)")
-    p.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=60.0, metavar="SECONDS",
                    help="time limit per exercise (default 60)")
-    p.add_argument("--total-timeout", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--total-timeout", type=seconds, default=None, metavar="SECONDS",
                    help="time limit per submission (default: the course's, else 300)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="where each submission's json results go (default: results)")
