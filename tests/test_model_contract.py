@@ -110,28 +110,29 @@ def test_psd_code_gradient_has_its_own_method():
     assert res.ok, str(res)
 
 
-def test_the_linear_autoencoders_encoder_layer_forms_its_gradient(monkeypatch):
+@pytest.fixture
+def linear_backward_calls(monkeypatch):
+    """The Linear layers whose backward runs from now on, in call order."""
+    calls = []
+    original = Linear.backward
+
+    def spy(self, dout):
+        calls.append(self)
+        return original(self, dout)
+    monkeypatch.setattr(Linear, "backward", spy)
+    return calls
+
+
+def test_the_linear_autoencoders_encoder_layer_forms_its_gradient(linear_backward_calls):
     """The encoder's gradient comes from its own Linear.backward, not a hand-added term."""
     model, data = _fitted("LinearAutoencoder-tied")
-    calls = []
-    original = Linear.backward
-
-    def spy(self, dout):
-        calls.append(self)
-        return original(self, dout)
-    monkeypatch.setattr(Linear, "backward", spy)
+    linear_backward_calls.clear()
     model.gradients(data)
-    assert model.encoder_ in calls
+    assert model.encoder_ in linear_backward_calls
 
 
-def test_psd_trains_npae_layers(monkeypatch):
-    calls = []
-    original = Linear.backward
-
-    def spy(self, dout):
-        calls.append(self)
-        return original(self, dout)
-    monkeypatch.setattr(Linear, "backward", spy)
+def test_psd_trains_npae_layers(linear_backward_calls):
+    calls = linear_backward_calls
     model, _ = _fitted("PSD")
     assert model.encoder_.layers[0] in calls
     assert model.parameters()["W"] is model.encoder_.layers[0].params["W"]

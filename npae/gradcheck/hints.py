@@ -28,6 +28,7 @@ import itertools
 
 import numpy as np
 
+from .answers import float32_numbers
 from .diagnose import describe, structured_hint
 
 #: an answer in float32 whose errors stay below this fraction of its largest entry is told
@@ -311,14 +312,7 @@ def _float32_values(a):
     a = np.asarray(a)
     if a.dtype.kind == "f" and a.dtype.itemsize < 8:
         return True
-    if a.dtype != np.float64 or a.size == 0 or not np.isfinite(a).all():
-        return False
-    with np.errstate(over="ignore", invalid="ignore"):
-        a32 = a.astype(np.float32)
-        if not np.array_equal(a32.astype(np.float64), a):
-            return False
-        long_ = a32.astype(np.float16).astype(np.float64) != a
-    return int(long_.sum()) >= min(3, max(1, np.count_nonzero(a)))
+    return float32_numbers(a)
 
 
 def _float32_hint(r, exact=True):
