@@ -60,7 +60,7 @@ def _add_train(sub):
                         "MNIST setting; it is what makes the filters clean strokes)")
     p.add_argument("--iters", type=positive_int, default=400,
                    help="sparse: L-BFGS iterations (default: %(default)s; --epochs is not "
-                        "used)")
+                        "used); --resume adds up to 10 to rebuild L-BFGS's memory")
     p.add_argument("--latent", type=positive_int, default=20,
                    help="vae: latent dimension (default: %(default)s); a second model with "
                         "2 latent units is trained for the manifold figure unless this is 2")
