@@ -213,6 +213,31 @@ def test_results_are_bit_identical_across_runs_and_thread_counts():
         assert np.array_equal(a, b) and np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_python_threads_and_the_parallel_wrappers_give_the_same_bits(dtype, monkeypatch):
+    """A run's first calls split rows over Python threads, later ones over the kernels'
+    ``parallel=True`` wrappers (once compiled): the switch must not change a bit."""
+    if get_num_threads() < 2:
+        pytest.skip("one Numba thread here: both ways run the serial kernel")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((64, 4, 9, 9)).astype(dtype)
+    W = rng.standard_normal((5, 4, 3, 3)).astype(dtype)
+    g = rng.standard_normal((64, 5, 4, 4)).astype(dtype)
+    args = ((2, 2), (1, 1), (1, 1))
+
+    def run():
+        return (K.conv2d_forward(x, W, None, *args, (4, 4)),
+                K.conv2d_backward_input(g, W, None, *args, (9, 9)),
+                K.conv2d_backward_weight(x, g, (3, 3), *args))
+
+    wrappers = run()
+    for _, deferred in K._PARALLEL.values():
+        monkeypatch.setattr(deferred, "ready", lambda *a: False)
+    threads = run()
+    for a, b in zip(wrappers, threads):
+        assert a.dtype == dtype and np.array_equal(a, b)
+
+
 def test_lecture_net_shapes_follow_pytorch_rules():
     """The lecture's listing (padding 0 in the first ConvTranspose2d), shapes as PyTorch gives."""
     assert K.conv_output_size(28, 3, 3, 1) == 10          # Conv2d(1, 16, 3, s3, p1)

@@ -42,14 +42,18 @@ so the next kernel reads them without a copy. An input in ordinary C order is co
 batch-last order once.
 
 Threads split output rows: each kernel computes the rows [r0, r1) of its output (channel x
-row), and ``_split`` cuts the rows into one contiguous range per thread (``get_num_threads``)
-and runs the ranges at once in Python threads, the kernels releasing the GIL (``nogil``).
+row), and ``_split`` cuts the rows into one contiguous range per thread (``get_num_threads``).
+A run's first calls run the ranges at once in Python threads, the kernels releasing the GIL
+(``nogil``); after a few dozen calls a ``parallel=True`` wrapper of each kernel (a prange over
+the same ranges, each the serial kernel's call) is compiled in the background
+(``npae._numba.Deferred``) and takes over, because Numba's threads hand over work far more
+cheaply than a Python thread wakes up, which matters for kernels of a tenth of a millisecond.
 Each output element is written by one thread in a fixed order, and each entry of (3) is one
 thread's dot product (vectorised by LLVM under the 'reassoc' licence, in an order fixed at
-compile time), so results are bit-identical run to run and independent of the number of
-threads. Why not Numba's ``parallel=True``: it makes every kernel far longer to compile (a
-student's first fit waits on it), and its workers spin while they wait, which a shared
-machine punishes.
+compile time), so results are bit-identical run to run, whichever of the two ran them and
+with any number of threads (a test holds the two ways to the same bits). Why not
+``parallel=True`` from the first call: it makes a kernel far longer to compile, and a
+student's first fit would wait on it.
 
 Compile time is kept small in other ways too: one kernel (``_gather``) serves both (1) and
 (2); the tap tables are made in NumPy, not compiled; pooling runs on one thread. The valid
@@ -69,7 +73,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit
+from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit, prange
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
@@ -311,12 +315,21 @@ def _workers(n):
 
 def _split(kernel, work, rows, out, *args):
     """kernel(*args, out, r0, r1) over the rows [0, rows), cut into one contiguous range per
-    thread; the calling thread takes the first range. Returns out."""
+    thread. Returns out.
+
+    Two ways to run the ranges at once, with the same bits (each row's arithmetic is the same
+    compiled kernel): Python threads, the calling thread taking the first range, while the
+    kernel's ``parallel=True`` wrapper compiles in the background; then that wrapper, whose
+    Numba threads hand over work far more cheaply than a Python thread wakes up."""
     threads = min(get_num_threads(), rows) if work >= SMALL_WORK else 1
     if threads <= 1:
         kernel(*args, out, 0, rows)
         return out
-    cuts = [rows * t // threads for t in range(threads + 1)]
+    cuts = np.array([rows * t // threads for t in range(threads + 1)], dtype=np.int64)
+    parallel, deferred = _PARALLEL[kernel]
+    if deferred.ready(*args, out, cuts):
+        parallel(*args, out, cuts)
+        return out
     pool = _workers(threads - 1)
     jobs = [pool.submit(kernel, *args, out, cuts[t], cuts[t + 1]) for t in range(1, threads)]
     try:
@@ -325,6 +338,27 @@ def _split(kernel, work, rows, out, *args):
         for job in jobs:
             job.result()
     return out
+
+
+# The parallel wrappers: one range of rows per Numba thread, each range the serial kernel's
+# call, so a row's result does not depend on which wrapper or thread computed it.
+@njit(cache=True, parallel=True)
+def _gather_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts):
+    for t in prange(cuts.shape[0] - 1):
+        _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts[t], cuts[t + 1])
+
+
+@njit(cache=True, parallel=True)
+def _conv2d_backward_weight_parallel(x_, g_, tp, th, ntp, tq, tw, ntq, dW, cuts):
+    for t in prange(cuts.shape[0] - 1):
+        _conv2d_backward_weight(x_, g_, tp, th, ntp, tq, tw, ntq, dW, cuts[t], cuts[t + 1])
+
+
+#: kernel -> (its parallel wrapper, the wrapper's deferred compile). A fit calls each kernel
+#: 2-4 times a batch: a first fit on a few batches never waits for these compiles.
+_PARALLEL = {_gather: (_gather_parallel, Deferred(_gather_parallel, after=64)),
+             _conv2d_backward_weight: (_conv2d_backward_weight_parallel,
+                                       Deferred(_conv2d_backward_weight_parallel, after=32))}
 
 
 def _bias(b, n, dtype):
