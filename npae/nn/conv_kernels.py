@@ -56,7 +56,7 @@ with any number of threads (a test holds the two ways to the same bits). Why not
 student's first fit would wait on it.
 
 Compile time is kept small in other ways too: one kernel (``_gather``) serves both (1) and
-(2); the tap tables are made in NumPy, not compiled; pooling runs on one thread. The valid
+(2); the tap tables are made in NumPy, not compiled. The valid
 kernel offsets of each output row/column are tabulated once per shape (``_forward_taps``,
 ``_adjoint_taps``, ``_offset_taps``), so no division or bounds test sits in the inner
 loops.
@@ -237,7 +237,11 @@ def _conv2d_backward_weight(x_, g_, tp, th, ntp, tq, tw, ntq, dW, r0, r1):
                         dW[o, c, i, j] = acc
 
 
-@njit(cache=True)
+# The pooling kernels are compiled in the background (see ``_deferred_pool_forward``), so
+# ``parallel=True``'s longer compile costs a first fit nothing. Each thread owns whole rows of
+# the forward's output: the same bits with any number of threads. (The backward's scatter
+# is too little work to share.)
+@njit(cache=True, parallel=True)
 def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
     """(4) on batch-last arrays; the arg-max is the flat index h W + w (int32).
 
@@ -246,7 +250,7 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
     C, H, Wd, N = x_.shape
     y_ = np.empty((C, Ho, Wo, N), dtype=x_.dtype)
     arg_ = np.empty((C, Ho, Wo, N), dtype=np.int32)
-    for r in range(C * Ho):
+    for r in prange(C * Ho):
         c, p = r // Ho, r % Ho
         for q in range(Wo):
             first = True
