@@ -189,17 +189,21 @@ def test_kernels_accept_any_memory_layout():
                                    expected, rtol=1e-13, atol=1e-13)
 
 
-def test_results_are_bit_identical_across_runs_and_thread_counts():
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((37, 4, 9, 9)).astype(np.float32)
-    W = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
-    g = rng.standard_normal((37, 5, 4, 4)).astype(np.float32)
+def _three_maps(seed, N, dtype):
+    """A callable giving (1), (2) and (3) of one strided configuration, on the same random
+    x, W and g at every call (batch N: its work passes SMALL_WORK, so the rows are split)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, 4, 9, 9)).astype(dtype)
+    W = rng.standard_normal((5, 4, 3, 3)).astype(dtype)
+    g = rng.standard_normal((N, 5, 4, 4)).astype(dtype)
     args = ((2, 2), (1, 1), (1, 1))
+    return lambda: (K.conv2d_forward(x, W, None, *args, (4, 4)),
+                    K.conv2d_backward_input(g, W, None, *args, (9, 9)),
+                    K.conv2d_backward_weight(x, g, (3, 3), *args))
 
-    def run():
-        return (K.conv2d_forward(x, W, None, *args, (4, 4)),
-                K.conv2d_backward_input(g, W, None, *args, (9, 9)),
-                K.conv2d_backward_weight(x, g, (3, 3), *args))
+
+def test_results_are_bit_identical_across_runs_and_thread_counts():
+    run = _three_maps(7, 37, np.float32)
 
     before = get_num_threads()
     try:
@@ -219,16 +223,7 @@ def test_python_threads_and_the_parallel_wrappers_give_the_same_bits(dtype, monk
     ``parallel=True`` wrappers (once compiled): the switch must not change a bit."""
     if get_num_threads() < 2:
         pytest.skip("one Numba thread here: both ways run the serial kernel")
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((64, 4, 9, 9)).astype(dtype)
-    W = rng.standard_normal((5, 4, 3, 3)).astype(dtype)
-    g = rng.standard_normal((64, 5, 4, 4)).astype(dtype)
-    args = ((2, 2), (1, 1), (1, 1))
-
-    def run():
-        return (K.conv2d_forward(x, W, None, *args, (4, 4)),
-                K.conv2d_backward_input(g, W, None, *args, (9, 9)),
-                K.conv2d_backward_weight(x, g, (3, 3), *args))
+    run = _three_maps(11, 64, dtype)
 
     wrappers = run()
     for _, deferred in K._PARALLEL.values():

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..gradcheck import check_gradient, numerical_gradient
+from ..gradcheck.verdict import check_tolerances
 from .._memory import check_fits_in_memory
 from ..exceptions import (AnswerCrash, AnswersImportError, AnswerTimeout, UsageError,
                           UserCodeError)
@@ -143,10 +144,7 @@ def gradcheck_function(f, shape, grad=None, seed=0, rtol=1e-6, atol=0.0, batch_s
     return a complex or non-numeric gradient) becomes a UserCodeError naming them.
     ``all_entries`` checks every entry of x instead of a random sample of a large x.
     """
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        if not (isinstance(tol, (int, float, np.floating, np.integer)) and np.isfinite(tol)
-                and tol >= 0):
-            raise ValueError(f"{name}={tol!r}: a tolerance must be a finite number >= 0")
+    check_tolerances(rtol, atol)  # before f runs: a bad tolerance costs no call of it
     x = np.random.default_rng(seed).standard_normal(shape)
     call_f = _guarded(f, f_label)
     head = f"x: shape {shape}, drawn from N(0, 1) with seed {seed}"
