@@ -512,17 +512,25 @@ def test_inputs_that_sit_on_kinks_are_not_a_pass(tmp_path, capsys):
 # the answer protocol: one module, standard library and NumPy only, loaded by path
 # -------------------------------------------------------------------------------------------
 def test_the_protocol_module_imports_only_the_standard_library_and_numpy():
+    """protocol.py and the one npae module it uses (_tracebacks.py, which the answer process
+    loads by path beside it) import nothing but the standard library and NumPy."""
     import ast
+    from npae import _tracebacks
     from npae.grading import protocol
-    tree = ast.parse(Path(protocol.__file__).read_text())
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "a relative import in the protocol module"
-            roots.add(node.module.split(".")[0])
-    assert roots - {"__future__", "numpy"} <= set(sys.stdlib_module_names), roots
+    for module in (protocol, _tracebacks):
+        tree = ast.parse(Path(module.__file__).read_text())
+        roots = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    assert (module is protocol and node.level == 2
+                            and node.module == "_tracebacks"), \
+                        f"a relative import of {node.module!r} in {module.__name__}"
+                    continue
+                roots.add(node.module.split(".")[0])
+        assert roots - {"__future__", "numpy"} <= set(sys.stdlib_module_names), roots
 
 
 def test_the_answer_process_never_imports_npae_or_numba(tmp_path):

@@ -28,7 +28,7 @@ from ..exceptions import (AnswerCrash, AnswersImportError, AnswerTimeout, UsageE
                           UserCodeError)
 from ..grading import protocol
 from ..grading.isolation import DEFAULT_TIMEOUT, AnswerProcess
-from ..grading.protocol import describe_exception
+from .._tracebacks import describe_exception
 
 __all__ = ["split_spec", "parse_shape", "gradcheck_function", "AdhocResult", "UserCodeError"]
 

@@ -1,11 +1,11 @@
 """Course exercises: the lecture's, those beyond it, and a course's own (the content).
 
-The engine that runs answers and judges them is ``npae.grading``; ``check_answers``,
-``check_exercise``, ``ExerciseResult`` and ``load_answers`` are its names, also reachable here
-(resolved on first use, so that importing either package never imports the other's init
-half-way).
+The engine that runs answers and judges them is ``npae.grading`` (``check_answers``,
+``check_exercise``, ``ExerciseResult``, ``load_answers``): it reads this package, never the
+other way round.
 
-    from npae.exercises import EXERCISES, check_answers, check_exercise
+    from npae.exercises import EXERCISES
+    from npae.grading import check_answers, check_exercise
     results, import_error = check_answers("my_answers.py")
     for r in results:
         print(r.line())
@@ -23,15 +23,5 @@ from .template import template_source, write_template  # noqa: E402
 from .course import CourseFileError, load_course  # noqa: E402
 
 __all__ = ["EXERCISES", "Exercise", "exercise_names", "get_exercise", "register",
-           "ExerciseResult", "check_answers", "check_exercise", "load_answers",
            "template_source", "write_template", "load_course", "CourseFileError"]
 
-
-_GRADING = ("ExerciseResult", "check_answers", "check_exercise", "load_answers")
-
-
-def __getattr__(name):
-    if name in _GRADING:
-        from .. import grading
-        return getattr(grading, name)
-    raise AttributeError(f"module 'npae.exercises' has no attribute {name!r}")

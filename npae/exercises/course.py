@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .registry import collecting
+from .._tracebacks import describe_exception
 from ..exceptions import CourseFileError
 
 __all__ = ["CourseFileError", "load_course", "Course", "EXAMPLE_COURSE"]
@@ -27,7 +28,6 @@ def load_course(path):
     Its directory is on ``sys.path`` while it runs (it may import its neighbours). Any
     failure is a CourseFileError whose message names the file and the line.
     """
-    from ..grading.protocol import describe_exception
     path = Path(path)
     if not path.is_file():
         raise CourseFileError(f"exercise file {str(path)!r} not found"

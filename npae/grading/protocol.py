@@ -28,10 +28,21 @@ import io
 import json
 import os
 import struct
-import traceback
 import zipfile
 
 import numpy as np
+
+if __package__:
+    from .._tracebacks import describe_exception, short
+else:   # loaded by path in the answer process (runner.py): the sibling is loaded the same way
+    import importlib.util as _util
+    _spec = _util.spec_from_file_location(
+        "_npae_answer_tracebacks",
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "_tracebacks.py"))
+    _tracebacks = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_tracebacks)
+    describe_exception, short = _tracebacks.describe_exception, _tracebacks.short
 
 #: the largest message either side accepts
 MAX_MESSAGE = 1 << 30
@@ -110,11 +121,6 @@ def decode_arrays(blob, limit=MAX_MESSAGE):
 
 
 # -- one call of an answer ------------------------------------------------------------------
-def short(text, n=300):
-    text = str(text)
-    return text if len(text) <= n else text[:n - 3] + "..."
-
-
 def case(kind, source="", message=""):
     """A CASE entry, always with all of CASE_KEYS."""
     return {"kind": kind, "source": short(source, 60), "message": short(message, 400)}
@@ -165,30 +171,3 @@ def call_case(f, inputs, path=None, passthrough=()):
             path = getattr(getattr(f, "__code__", None), "co_filename", None)
         return case(RAISED, message=describe_exception(exc, path)), None
     return classify(out)
-
-
-def describe_exception(exc, path=None):
-    """``Type: message (file.py, line N, in f)``, naming the frame in the file at ``path``."""
-    if isinstance(exc, SyntaxError):
-        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        text = (exc.text or "").strip()
-        name = os.path.basename(exc.filename or path or "?")
-        return short(f"SyntaxError: {exc.msg} ({name}, {where})" + (f": {text}" if text
-                                                                     else ""))
-    frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if path is not None and _same_file(f.filename, path)]
-    frame = mine[-1] if mine else (frames[-1] if frames else None)
-    where = (f" ({os.path.basename(frame.filename)}, line {frame.lineno}, in {frame.name})"
-             if frame is not None else "")
-    try:
-        msg = str(exc)
-    except Exception:
-        msg = "(its message could not be printed)"
-    return short(f"{type(exc).__name__}{': ' + msg if msg else ''}", 240) + where
-
-
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
