@@ -97,3 +97,51 @@ def test_contracts_at_similar_reconstruction_error():
 def test_negative_lam():
     with pytest.raises(ValueError, match=r"lam=-0.1 is out of range; it must lie in \[0.0, inf\)"):
         ContractiveAutoencoder(4, lam=-0.1).fit(sklearn_digits()[0][:10])
+
+
+@given(n=st.integers(1, 40), k=st.integers(1, 70), d=st.integers(1, 90),
+       dtype=st.sampled_from([np.float32, np.float64]), need=st.sampled_from(
+           ["both", "da", "dW", "value"]), lam=st.floats(0.01, 3.0),
+       seed=st.integers(0, 2**31 - 1))
+def test_penalty_kernels_agree_with_their_numpy_twin(n, k, d, dtype, need, lam, seed):
+    """The three passes of ``contractive_kernels`` against the NumPy twin, on random codes,
+    weights and random gradients already in ∇_a and ∇_W (the terms are *added*)."""
+    from npae.models.contractive_kernels import (jacobian_penalty_add,
+                                                 jacobian_penalty_add_numpy)
+    rng = np.random.default_rng(seed)
+    h = rng.uniform(0, 1, (n, k)).astype(dtype)
+    W = rng.standard_normal((k, d)).astype(dtype)
+    da0 = rng.standard_normal((n, k)).astype(dtype) if need in ("both", "da") else None
+    dW0 = rng.standard_normal((k, d)).astype(dtype) if need in ("both", "dW") else None
+    outs = [[None if a is None else a.copy() for a in (da0, dW0)] for _ in range(2)]
+    P_kernel = jacobian_penalty_add(h, W, lam, *outs[0])
+    P_twin = jacobian_penalty_add_numpy(h, W, lam, *outs[1])
+    # float64: sums of <= 90 terms in another order, ~1e-15 relative; float32 ~1e-6
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    assert P_kernel == pytest.approx(P_twin, rel=rtol)
+    for got, want, start in zip(outs[0], outs[1], (da0, dW0)):
+        if start is None:
+            assert got is None and want is None
+            continue
+        assert got.dtype == dtype
+        assert not np.array_equal(got, start)          # something was added
+        scale = np.abs(want - start).max()
+        np.testing.assert_allclose(got - start, want - start, rtol=0, atol=rtol * scale * 10)
+
+
+def test_penalty_terms_are_the_derivation_written_out():
+    """(3), (4), (6) in loops over t, j, k, written from the docstring, not from the code."""
+    from npae.models.contractive import jacobian_penalty_terms
+    rng = np.random.default_rng(5)
+    n, k, d, lam = 4, 3, 5, 0.7
+    h, W = rng.uniform(0, 1, (n, k)), rng.standard_normal((k, d))
+    P = sum((h[t, j] * (1 - h[t, j])) ** 2 * W[j, i] ** 2
+            for t in range(n) for j in range(k) for i in range(d)) * lam / n
+    da = np.array([[2 * lam / n * (h[t, j] * (1 - h[t, j])) ** 2 * (1 - 2 * h[t, j])
+                    * (W[j] ** 2).sum() for j in range(k)] for t in range(n)])
+    dW = np.array([[2 * lam / n * sum((h[t, j] * (1 - h[t, j])) ** 2 for t in range(n)) * W[j, i]
+                    for i in range(d)] for j in range(k)])
+    got = jacobian_penalty_terms(h, W, lam)
+    assert got[0] == pytest.approx(P, rel=1e-13)
+    np.testing.assert_allclose(got[1], da, rtol=1e-13)
+    np.testing.assert_allclose(got[2], dW, rtol=1e-13)

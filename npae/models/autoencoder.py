@@ -196,13 +196,13 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         """The input the encoder sees while training: x itself (the denoising model: x̃)."""
         return X
 
-    def _penalty(self, h):
-        """An extra term of the objective that depends on the code h and W.
-
-        Returns (value, ∂/∂a, explicit ∂/∂W) with the batch mean already taken; the plain
-        autoencoder has none. ``ContractiveAutoencoder`` overrides it.
+    def _penalty(self, h, da=None, dW=None):
+        """An extra term of the objective that depends on the code h and W: returns its value
+        (the batch mean taken) and, given ``da`` = ∇_a and ``dW`` = ∇_W, adds its own
+        gradient terms into them in place. The plain autoencoder has none;
+        ``ContractiveAutoencoder`` overrides it.
         """
-        return 0.0, None, None
+        return 0.0
 
     def _objective(self, X_in, X, need_grad=True):
         """Objective of the batch (encoder input ``X_in``, target ``X``) and its gradients:
@@ -215,19 +215,15 @@ class Autoencoder(DecoderMixin, GradientModelMixin, BaseEstimator):
         h = act.forward(a)                                            # (2)
         a_hat = dec.forward(h)                                        # (3)
         L = loss.forward(a_hat, X, need_grad)                         # (4)-(6)
-        P, dP_da, dP_dW = self._penalty(h)
         if not need_grad:
-            return L + P, None
+            return L + self._penalty(h), None
         enc.zero_grad()
         dec.zero_grad()
         g = loss.backward()                                           # (7)
         dh = dec.backward(g)                  # (8); tied: adds (10)'s decoder term into ∇_W
         da = act.backward(dh)                                         # (9)
-        if dP_da is not None:
-            da += dP_da
+        P = self._penalty(h, da, enc.grads["W"])  # a penalty's own terms, into ∇_a and ∇_W
         enc.backward(da)                      # (9); adds ∇_a x^T, (10)'s encoder term
-        if dP_dW is not None:
-            enc.grads["W"] += dP_dW
         return L + P, self._grads()
 
     def _objective_and_gradients(self, X, rng, need_grad=True):

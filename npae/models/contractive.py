@@ -24,7 +24,8 @@ ds_j/da_j = s_j (1 - 2 h_j):
 Implementation: (4) is added to the reconstruction loss's ∇_a before the encoder's parameter
 gradients are formed, so (5) and the first term of (6) come out of the same product
 ∇_a x^T that the plain autoencoder's ``Linear.backward`` forms anyway; only the second term
-of (6), an O(k d) scaling of W, is extra.
+of (6), an O(k d) scaling of W, is extra. (3), (4) and that term are added in place by
+``npae.models.contractive_kernels`` (Numba kernels, beside their NumPy twin).
 """
 from __future__ import annotations
 
@@ -32,20 +33,15 @@ import numpy as np
 
 from .._validation import check_param
 from .autoencoder import Autoencoder
+from .contractive_kernels import jacobian_penalty_add
 
 __all__ = ["ContractiveAutoencoder", "jacobian_penalty_terms"]
 
 
 def jacobian_penalty_terms(h, W, lam=1.0):
     """λ P of (3) for the codes ``h`` (n, k), and its gradients: ∂/∂a (4), explicit ∂/∂W (6)."""
-    n = h.shape[0]
-    s2 = h * (1.0 - h)
-    s2 *= s2                                    # s_j^2
-    q = np.einsum("jk,jk->j", W, W)             # q_j = sum_k W_jk^2
-    P = lam * float((s2 @ q).sum()) / n
-    dP_da = s2 * (1.0 - 2.0 * h)
-    dP_da *= (2.0 * lam / n) * q                                  # (4)
-    dP_dW = ((2.0 * lam / n) * s2.sum(axis=0))[:, None] * W       # (6), second term
+    dP_da, dP_dW = np.zeros_like(h), np.zeros_like(W)
+    P = jacobian_penalty_add(h, W, lam, dP_da, dP_dW)
     return P, dP_da, dP_dW
 
 
@@ -73,12 +69,14 @@ class ContractiveAutoencoder(Autoencoder):
         super()._check_params()
         check_param("lam", self.lam, low=0.0)
 
-    def _penalty(self, h):
+    def _penalty(self, h, da=None, dW=None):
+        """λ P (3); adds (4) into ∇_a ``da`` and (6)'s explicit term into ∇_W ``dW``, in
+        place (``npae.models.contractive_kernels``: the same formulas in three passes)."""
         if self.lam == 0:
-            return 0.0, None, None
-        return jacobian_penalty_terms(h, self._enc.params["W"], self.lam)
+            return 0.0
+        return jacobian_penalty_add(h, self._enc.params["W"], self.lam, da, dW)
 
     def jacobian_penalty(self, X):
         """Mean over the rows of X of ||∇_x h(x)||_F^2, by the closed form (3)."""
         h = self.transform(X)
-        return jacobian_penalty_terms(h, self._enc.params["W"])[0]
+        return jacobian_penalty_add(h, self._enc.params["W"], 1.0)
