@@ -17,12 +17,15 @@ __all__ = ["as_float_array", "check_finite", "check_shape", "check_param", "Data
 
 
 def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_empty=False,
-                   copy=False):
+                   copy=False, finite=True):
     """Return ``X`` as a floating-point ndarray, or raise a clear error.
 
     Integers and booleans become float64; float32 stays float32 unless ``dtype`` says
     otherwise; complex, object and string arrays are refused (TypeError), and so are NaN
     and inf (ValueError), because a NaN fed to a gradient step silently poisons every weight.
+    ``finite=False`` leaves that check (``check_finite(arr, name, bounded=True)``) to a caller
+    that can make it from a reduction it computes anyway (PCA: the mean and the covariance's
+    diagonal); the array is then returned in its target dtype unchecked.
     """
     if isinstance(X, np.ndarray):
         arr = X
@@ -67,6 +70,8 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
         raise ValueError(f"{name} is empty: 0 {what} (shape={arr.shape}) while a minimum of 1 "
                          "is required; pass at least one sample with at least one feature")
     was_float = arr.dtype.kind == "f"
+    if not finite and (not was_float or arr.dtype == target):
+        return arr.astype(target) if arr.dtype != target else (arr.copy() if copy else arr)
     if was_float:
         # before the cast: a float64 beyond float32's range would silently become inf in it
         check_finite(arr, name, bounded=target)

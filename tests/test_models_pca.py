@@ -257,12 +257,17 @@ def test_covariance_fast_path_and_exact_fallback(rng):
     assert blocked and S[3, 3] == 0.0
 
 
-@pytest.mark.parametrize("solver", ["full", "covariance_eigh", "randomized", "arpack"])
-def test_every_solver_returns_one_spectrum_shape(solver):
+@pytest.mark.parametrize("solver", ["full", "covariance_eigh", "covariance_eigh subset",
+                                    "randomized", "arpack"])
+def test_every_solver_returns_one_spectrum_shape(solver, monkeypatch):
     """The solvers share one return type; its sigma^2 is the mean of the discarded
     eigenvalues, checked against numpy's eigenvalues of the covariance."""
+    from npae.models import pca
     from npae.models._pca_solvers import Spectrum, truncated_svd
     from npae.models.pca import eigh_of_A, svd_of_X
+    if solver.endswith("subset"):       # the top-k path that large d takes
+        monkeypatch.setattr(pca, "_FULL_EIGH_MAX_D", 4)
+        solver = "covariance_eigh"
     rng = np.random.default_rng(3)
     X = rng.standard_normal((60, 8)) * np.arange(1, 9)
     mean = X.mean(axis=0)
@@ -277,3 +282,29 @@ def test_every_solver_returns_one_spectrum_shape(solver):
     assert sp.noise_variance(8, len(X)) == 0.0
     np.testing.assert_allclose(np.abs(sp.components[:k] @ sp.components[:k].T), np.eye(k),
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e100, -3e77])
+def test_covariance_eigh_refuses_bad_values_as_every_solver_does(bad):
+    """covariance_eigh in float64 finds a bad value from the mean and A's diagonal (no pass
+    of its own over X): the same error, word for word, as the solvers that check X first."""
+    from npae.exceptions import NonFiniteError
+    X = np.random.default_rng(0).standard_normal((40, 6))
+    X[17, 4] = bad
+    messages = []
+    for solver in ("full", "covariance_eigh"):
+        with pytest.raises(NonFiniteError) as info:
+            PCA(2, svd_solver=solver).fit(X)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert ("(17, 4)" in messages[0]) or ("magnitude" in messages[0])
+
+
+def test_covariance_eigh_accepts_values_just_inside_the_bound():
+    from npae._validation import max_magnitude
+    X = np.random.default_rng(1).standard_normal((40, 6))
+    X[3, 2] = 0.99 * max_magnitude(np.float64)
+    PCA(2, svd_solver="covariance_eigh").fit(X)
+    with pytest.raises(ValueError, match="magnitude"):
+        X[3, 2] = 1.01 * max_magnitude(np.float64)
+        PCA(2, svd_solver="covariance_eigh").fit(X)

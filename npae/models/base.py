@@ -180,8 +180,8 @@ class BaseEstimator:
         """
 
     # -- input validation with n_features_in_ bookkeeping ---------------------------------
-    def _validate_data(self, X, reset, name="X", dtype=None):
-        X = as_float_array(X, name, ndim=2, dtype=dtype)
+    def _validate_data(self, X, reset, name="X", dtype=None, finite=True):
+        X = as_float_array(X, name, ndim=2, dtype=dtype, finite=finite)
         if reset:
             self.n_features_in_ = X.shape[1]
         elif hasattr(self, "n_features_in_") and X.shape[1] != self.n_features_in_:

@@ -101,7 +101,8 @@ import numbers
 import numpy as np
 import scipy.linalg
 
-from .._validation import as_float_array, check_param
+from .._validation import as_float_array, check_param, max_magnitude
+from .._validation import check_finite as _check_finite
 from ._pca_solvers import (Spectrum, centre, check_random_state, covariance_scatter,
                            flip_signs, infer_dimension, scatter_matrix, truncated_svd)
 from .base import BaseEstimator, check_is_fitted
@@ -126,19 +127,38 @@ def svd_of_X(X, mean, *, copy=True):
                     Xc if centred else X, centred)
 
 
-def eigh_of_A(X, mean, k):
+#: above this many features eigh_of_A computes only the top k eigenpairs (SciPy's subset
+#: drivers); below it the full decomposition costs little more than a subset
+_FULL_EIGH_MAX_D = 1024
+
+
+def eigh_of_A(X, mean, k, check_finite=False):
     """The slide's eigendecomposition (3)-(4): A = sum_t (x - mu)(x - mu)^T / (T - 1) =
     U Sigma U^T, W = (U_{., <=k})^T, lambda_j = Sigma_jj.
 
-    A is formed without a centred copy of X (``covariance_scatter``); for an integer k < d
-    only the top k eigenpairs are computed (``tail`` then holds the sum of the others), else
-    all d of them."""
+    A is formed without a centred copy of X (``covariance_scatter``); all d eigenpairs are
+    computed (``tail``, for an integer k < d, sums the d - k smallest eigenvalues), except
+    for d > _FULL_EIGH_MAX_D, where only the top k are (``tail`` is then the trace minus their
+    sum).
+
+    ``check_finite``: refuse NaN, inf and values beyond ``max_magnitude`` in X exactly as
+    ``npae._validation.check_finite(X, bounded=True)`` does, but without its pass over X
+    where the mean and A's diagonal show nothing wrong (any NaN or inf in X makes them
+    non-finite; |x| > B makes sum_t x^2 > B^2)."""
     n, d = X.shape
-    A, _ = covariance_scatter(X, mean)            # (3), upper triangle
+    if check_finite:
+        with np.errstate(invalid="ignore", over="ignore"):   # a bad X: the error below says so
+            A, _ = covariance_scatter(X, mean)    # (3), upper triangle
+            raw = np.diagonal(A) + n * np.square(mean)  # sum_t x_j^2, up to rounding
+        if not (np.isfinite(raw).all() and raw.max() <= 0.5 * max_magnitude(X.dtype) ** 2):
+            _check_finite(X, "X", bounded=True)    # raises, naming the first bad value
+    else:
+        A, _ = covariance_scatter(X, mean)        # (3), upper triangle
     A /= n - 1
     total = float(np.trace(A))                    # = the sum of all eigenvalues
     partial = isinstance(k, numbers.Integral) and k < d
-    if partial:
+    subset = partial and d > _FULL_EIGH_MAX_D
+    if subset:
         A_copy = A.copy()   # for sigma^2's exact tail when the trace shortcut would cancel
         # bisection + inverse iteration (evx) is the quicker for a few eigenpairs, the
         # MRRR algorithm (evr) for many (k = 0 asks for one pair: a subset cannot be empty)
@@ -147,7 +167,10 @@ def eigh_of_A(X, mean, k):
                                      driver="evx" if 4 * kk <= d else "evr",
                                      overwrite_a=True, check_finite=False)
     else:
-        sigma, U = scipy.linalg.eigh(A, lower=False, overwrite_a=True, check_finite=False)
+        # NumPy's LAPACK, from the same BLAS build as the product that formed A: SciPy ships
+        # its own, whose threads would compete with NumPy's, still spinning after the
+        # product (measured: SciPy's eigh then takes twice as long as NumPy's full one)
+        sigma, U = np.linalg.eigh(A, UPLO="U")
     # eigh sorts ascending; a PSD matrix can still give -1e-17 from rounding
     explained = np.maximum(sigma[::-1], 0.0)
     W = np.ascontiguousarray(U[:, ::-1].T)        # (4): W = (U_{., <=k})^T
@@ -155,11 +178,12 @@ def eigh_of_A(X, mean, k):
     S = np.sqrt(explained * (n - 1))
     tail = None
     if partial:
+        rest = explained[k:]                       # the other eigenvalues, if computed
         W, explained, S = W[:k], explained[:k], S[:k]
         tail = 0.0
         if k < min(n, d):
-            tail = total - explained.sum()
-            if tail <= 1e-6 * total:   # the subtraction kept < 10 digits: sum the tail itself
+            tail = float(rest.sum()) if not subset else total - explained.sum()
+            if subset and tail <= 1e-6 * total:   # the subtraction kept < 10 digits: sum it
                 tail = np.maximum(scipy.linalg.eigvalsh(A_copy, lower=False,
                                                         check_finite=False), 0.0)[:d - k].sum()
             tail = max(tail, 0.0)
@@ -367,7 +391,8 @@ class PCA(BaseEstimator):
     def _fit(self, X):
         """Validate, run the solver, choose K, store the attributes; returns the Spectrum."""
         self._check_params()
-        X = self._validate_data(X, reset=True)          # float32 stays, the rest -> float64
+        # float32 stays, the rest -> float64; NaN, inf and huge values are refused below
+        X = self._validate_data(X, reset=True, finite=False)
         check_n_samples(X, type(self).__name__)
         n, d = X.shape
         k = self.n_components
@@ -376,11 +401,17 @@ class PCA(BaseEstimator):
                 else min(n, d)
         solver = self._choose_solver(X, k)
         self._check_k(k, X, solver)
-        mean = X.mean(axis=0, dtype=np.float64)
+        # covariance_eigh in float64 sees a bad value in the mean and A's diagonal, which it
+        # computes anyway: a pass over X saved, the same error raised
+        from_A = solver == "covariance_eigh" and X.dtype == np.float64
+        if not from_A:
+            _check_finite(X, "X", bounded=True)
+        with np.errstate(invalid="ignore", over="ignore"):    # inf - inf: checked in eigh_of_A
+            mean = X.mean(axis=0, dtype=np.float64)
         if solver == "full":
             sp = svd_of_X(X, mean, copy=self.copy)
         elif solver == "covariance_eigh":
-            sp = eigh_of_A(X, mean, k)
+            sp = eigh_of_A(X, mean, k, check_finite=from_A)
         else:
             sp = truncated_svd(X, mean, k, solver, copy=self.copy,
                                random_state=self.random_state, n_oversamples=self.n_oversamples,
