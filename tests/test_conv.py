@@ -238,3 +238,30 @@ def test_bad_hyper_parameters_are_refused():
         Conv2d(1.5, 1, 3)
     with pytest.raises(ValueError, match="non-finite"):
         Conv2d(1, 1, 1).forward(np.full((1, 1, 2, 2), np.nan))
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2d(2, 3, 3, stride=2, padding=1, rng=0),
+                                  lambda: ConvTranspose2d(2, 3, 3, stride=2, padding=1, rng=0)])
+def test_needs_input_grad_false_skips_dx_and_keeps_the_parameter_gradients(make):
+    """The first layer of a net reads the data: without dL/dx its W and b gradients are the
+    same bits, and backward returns None."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 2, 7, 7))
+    grads = []
+    for needs in (True, False):
+        layer = make()
+        layer.needs_input_grad = needs
+        y = layer.forward(x)
+        dx = layer.backward(np.random.default_rng(9).standard_normal(y.shape))
+        assert (dx is None) == (not needs)
+        grads.append({k: v.copy() for k, v in layer.grads.items()})
+    for k in grads[0]:
+        np.testing.assert_array_equal(grads[0][k], grads[1][k])
+
+
+def test_conv_autoencoder_first_layer_forms_no_input_gradient():
+    from npae.models import ConvAutoencoder
+    m = ConvAutoencoder(n_epochs=0, verbose=False).fit(np.zeros((2, 1, 28, 28)))
+    first = m.encoder_.layers[0]
+    assert first.needs_input_grad is False
+    assert all(layer.needs_input_grad for layer in m.encoder_.layers[1:])

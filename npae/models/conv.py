@@ -148,6 +148,8 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
                 trace.append((where, layer, (None,) + shape[1:]))
             if not layers:
                 raise ValueError(f"{part} has no layers")
+            if part == "encoder":
+                layers[0].needs_input_grad = False  # its input is the data: no dL/dx to form
             parts[part] = Sequential(layers)
         if shape[1:] != tuple(input_shape):
             raise ValueError(

@@ -198,12 +198,15 @@ class Conv2d(_ConvNd):
             dL/dx          = W^T g: each x entry collects g[n,o,p,q] W[o,c,i,j] from every
                              (o, i, j, p, q) whose window read it  (= ConvTranspose2d's forward)
 
-        Parameter gradients are accumulated (``+=``).
+        Parameter gradients are accumulated (``+=``). Returns None instead of dL/dx when
+        ``needs_input_grad`` is False (the layer reads the data itself).
         """
         x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(x, g, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
         self._accumulate_bias_grad(g_)
+        if not self.needs_input_grad:
+            return None
         return kernels.conv2d_backward_input(g, self.params["W"], None, self.stride,
                                              self.padding, self.dilation, x.shape[2:])
 
@@ -254,12 +257,15 @@ class ConvTranspose2d(_ConvNd):
                              (Conv2d's weight gradient with the roles of x and g exchanged)
             dL/db[o]       = sum_{n,h,w} g[n,o,h,w]
 
-        Parameter gradients are accumulated (``+=``).
+        Parameter gradients are accumulated (``+=``). Returns None instead of dL/dx when
+        ``needs_input_grad`` is False.
         """
         x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(g, x, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
         self._accumulate_bias_grad(g_)
+        if not self.needs_input_grad:
+            return None
         return kernels.conv2d_forward(g, self.params["W"], None, self.stride, self.padding,
                                       self.dilation, x.shape[2:])
 
