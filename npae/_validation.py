@@ -70,14 +70,12 @@ def as_float_array(X, name="X", *, ndim=None, min_ndim=None, dtype=None, allow_e
         raise ValueError(f"{name} is empty: 0 {what} (shape={arr.shape}) while a minimum of 1 "
                          "is required; pass at least one sample with at least one feature")
     was_float = arr.dtype.kind == "f"
-    if not finite and (not was_float or arr.dtype == target):
-        return arr.astype(target) if arr.dtype != target else (arr.copy() if copy else arr)
-    if was_float:
+    if was_float and (finite or arr.dtype != target):
         # before the cast: a float64 beyond float32's range would silently become inf in it
         check_finite(arr, name, bounded=target)
     if arr.dtype != target:
         arr = arr.astype(target)
-        if not was_float:
+        if not was_float and finite:
             check_finite(arr, name, bounded=True)   # e.g. int64 beyond float32's bound
     elif copy:
         arr = arr.copy()

@@ -97,6 +97,7 @@ density of the data above.
 from __future__ import annotations
 
 import numbers
+from contextlib import nullcontext
 
 import numpy as np
 import scipy.linalg
@@ -146,14 +147,13 @@ def eigh_of_A(X, mean, k, check_finite=False):
     where the mean and A's diagonal show nothing wrong (any NaN or inf in X makes them
     non-finite; |x| > B makes sum_t x^2 > B^2)."""
     n, d = X.shape
-    if check_finite:
-        with np.errstate(invalid="ignore", over="ignore"):   # a bad X: the error below says so
-            A, _ = covariance_scatter(X, mean)    # (3), upper triangle
-            raw = np.diagonal(A) + n * np.square(mean)  # sum_t x_j^2, up to rounding
-        if not (np.isfinite(raw).all() and raw.max() <= 0.5 * max_magnitude(X.dtype) ** 2):
-            _check_finite(X, "X", bounded=True)    # raises, naming the first bad value
-    else:
+    # a bad X makes warnings here; with check_finite the error below says what is wrong
+    with np.errstate(invalid="ignore", over="ignore") if check_finite else nullcontext():
         A, _ = covariance_scatter(X, mean)        # (3), upper triangle
+        raw = np.diagonal(A) + n * np.square(mean) if check_finite else None  # sum_t x_j^2
+    if check_finite and not (np.isfinite(raw).all()
+                             and raw.max() <= 0.5 * max_magnitude(X.dtype) ** 2):
+        _check_finite(X, "X", bounded=True)        # raises, naming the first bad value
     A /= n - 1
     total = float(np.trace(A))                    # = the sum of all eigenvalues
     partial = isinstance(k, numbers.Integral) and k < d
