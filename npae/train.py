@@ -38,6 +38,7 @@ import os
 
 import numpy as np
 
+from ._allocator import keep_freed_memory
 from ._io import read_npae_file, write_npae_file
 from ._validation import check_param
 from .exceptions import FileFormatError, NonFiniteError, TrainingDiverged
@@ -205,6 +206,7 @@ def fit_loop(params, loss_and_grad, X, *, optimizer, n_epochs, batch_size, rng=N
     check_param("n_epochs", n_epochs, kind="int", low=0)
     check_param("batch_size", batch_size, kind="int", low=1)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    keep_freed_memory()  # each step's arrays reuse the last step's memory (npae._allocator)
     n = X.shape[0]
     history = {"loss": [], "val_loss": []}
     watched = []        # the monitor's values, one per epoch of this call

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
+from npae._numba import NUMBA_ENABLED
 from npae.nn import elementwise_kernels as E
 
 DTYPES = (np.float32, np.float64)
@@ -162,3 +163,92 @@ def test_subnormal_results_are_flushed_to_zero(dtype):
         assert not _subnormal(g).any() and (g == 0).any() and (g > 0).any()
     # what the flush removes: NumPy's plain formula does produce subnormals here
     assert _subnormal(np.exp(a) / (1 + np.exp(a))).any()
+
+
+# -- ReLU and Tanh (the conv autoencoder's layers) --------------------------------------------
+
+@st.composite
+def activations_and_gradients(draw):
+    """a (pre-activation) and an upstream gradient of one shape and dtype, C-ordered or the
+    conv layers' batch-last view (N, C, H, W) over (C, H, W, N) memory, with exact zeros of
+    both signs, and now and then NaN or +-inf (a diverging net must not hide them)."""
+    dtype = draw(st.sampled_from(DTYPES))
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=4, max_size=4)))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    a, g = (rng.standard_normal((2,) + shape) * 3).astype(dtype)
+    a[rng.random(shape) < 0.1] = 0.0
+    a[rng.random(shape) < 0.1] = -0.0
+    if draw(st.booleans()):
+        for v in (np.nan, np.inf, -np.inf):
+            a[rng.random(shape) < 0.05] = v
+            g[rng.random(shape) < 0.05] = v
+    if draw(st.booleans()):   # batch-last: the same values, memory ordered (C, H, W, N)
+        a = np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+        g = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    return a, g
+
+
+def _same_bits(u, v):
+    """Equal entry for entry, NaN where NaN and the sign of every zero included."""
+    assert u.dtype == v.dtype and u.shape == v.shape
+    bits = {4: np.uint32, 8: np.uint64}[u.dtype.itemsize]
+    np.testing.assert_array_equal(u.view(bits), v.view(bits))
+
+
+@given(activations_and_gradients())
+def test_relu_kernels_give_their_twins_bits(ag):
+    """Deferred kernels (a run switches from twin to kernel when it is compiled), so the
+    bits must be the twin's, NaN and signed zeros included; the output keeps a's layout."""
+    from npae._numba import use_kernels_now
+    use_kernels_now()
+    a, g = ag
+    # the kernel path, not the twin, runs (where Numba is on: npae._numba)
+    assert (E._flat_alike(a) is not None) == NUMBA_ENABLED
+    with np.errstate(invalid="ignore"):            # inf * 0 in the twin: NaN, as in training
+        _check_relu(a, g)
+
+
+def _check_relu(a, g):
+    y = E.relu(a)
+    assert y.strides == a.strides
+    _same_bits(np.ascontiguousarray(y), np.ascontiguousarray(E.relu_numpy(a)))
+    # and the definition, from a formula written here: max(a, 0), NaN kept, +0.0 for a <= 0
+    ref = np.where(np.isnan(a), a, np.where(a > 0, a, 0.0)).astype(a.dtype)
+    _same_bits(np.ascontiguousarray(y), np.ascontiguousarray(ref))
+    d = E.relu_backward(g, y)
+    _same_bits(np.ascontiguousarray(d), np.ascontiguousarray(E.relu_backward_numpy(g, y)))
+    finite = np.isfinite(g)
+    np.testing.assert_array_equal(d[finite], np.where(a > 0, g, 0.0)[finite])
+
+
+@given(activations_and_gradients())
+def test_tanh_backward_kernel_gives_its_twins_bits(ag):
+    from npae._numba import use_kernels_now
+    use_kernels_now()
+    a, g = ag
+    y = np.tanh(a)
+    with np.errstate(invalid="ignore"):            # inf * 0 where |y| = 1: NaN, in both
+        d = E.tanh_backward(g, y)
+        twin = E.tanh_backward_numpy(g, y)
+    _same_bits(np.ascontiguousarray(d), np.ascontiguousarray(twin))
+    ok = np.isfinite(a) & np.isfinite(g)
+    with np.errstate(all="ignore"):
+        ref = g.astype(np.float64) / np.cosh(a.astype(np.float64)) ** 2   # tanh' = sech^2
+    eps = np.finfo(a.dtype).eps
+    assert np.all(np.abs(d[ok] - ref[ok]) <= 4 * eps * np.abs(g[ok]) + 4 * eps * np.abs(ref[ok]))
+
+
+def test_relu_layouts_that_differ_take_the_twin(rng):
+    """An upstream gradient laid out unlike the cached output, strided views and other
+    dtypes go to the twin (the kernels read memory flat, so a wrong pairing would mix
+    entries up); the results are the twin's all the same."""
+    a = rng.standard_normal((3, 2, 4, 5))
+    y = E.relu(a)
+    g_last = np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    assert E._flat_alike(g_last, y) is None
+    np.testing.assert_array_equal(E.relu_backward(g_last, y), g_last * (y > 0))
+    np.testing.assert_array_equal(E.tanh_backward(g_last, y), g_last * (1.0 - y * y))
+    for v in (a[:, :, ::2], a.astype(np.float16)):
+        assert E._flat_alike(v) is None
+        np.testing.assert_array_equal(E.relu(v), np.maximum(v, 0))
+    assert E.relu(np.zeros((0, 3))).shape == (0, 3)

@@ -40,6 +40,14 @@ every call when Numba is off (``npae._numba``).
 
 ``python benchmarks/bench_autoencoder.py --kernels`` times each kernel next to its twin at
 the benchmark's sizes.
+
+The convolutional autoencoder's ReLU and Tanh layers use the last three kernels (ReLU's
+forward and backward, Tanh's backward): NumPy's ``maximum`` against a scalar and its
+multiplication by a boolean mask take a slow path, several times a single pass over memory.
+Those arrays are NCHW views of batch-last buffers (``npae.nn.conv_kernels``), not C-ordered,
+so these kernels take C-ordered arrays and batch-last views alike, every argument laid out as
+the first. Their twins give the same bits, so they run deferred
+(``npae._numba.Deferred``): a short first fit never waits for them to compile.
 """
 from __future__ import annotations
 
@@ -47,10 +55,12 @@ import math
 
 import numpy as np
 
-from .._numba import NUMBA_ENABLED, njit
+from .._numba import NUMBA_ENABLED, Deferred, njit
 
 __all__ = ["sigmoid", "sigmoid_numpy", "sigmoid_backward", "sigmoid_backward_numpy",
-           "cross_entropy_logits", "cross_entropy_logits_numpy"]
+           "cross_entropy_logits", "cross_entropy_logits_numpy",
+           "relu", "relu_numpy", "relu_backward", "relu_backward_numpy",
+           "tanh_backward", "tanh_backward_numpy"]
 
 
 def _flat(*arrays):
@@ -232,3 +242,97 @@ def cross_entropy_logits(a_hat, X, need_grad=True):
     nL = _cross_entropy_logits_kernel(*flat, T(1.0 / n), need_grad, _chunk(a_hat.dtype),
                                       T(0), *_one_tiny(a_hat.dtype))
     return nL / n, (g if need_grad else None)
+
+
+# -- ReLU and Tanh: y = max(a, 0), dL/da = dout 1[y > 0], dL/da = dout (1 - y^2) -----------------
+
+def _flat_alike(*arrays):
+    """1-D views, in one memory order, of arrays of one shape, float dtype and strides that
+    are C-contiguous or the conv layers' batch-last views; None sends the call to the twin."""
+    a = arrays[0]
+    if not NUMBA_ENABLED or a.dtype not in (np.float32, np.float64) or a.size == 0:
+        return None
+    for b in arrays:
+        if b.dtype != a.dtype or b.shape != a.shape or b.strides != a.strides:
+            return None
+    if a.flags.c_contiguous:
+        return [b.reshape(-1) for b in arrays]
+    # the conv layers' batch-last views: (N, C, H, W) over (C, H, W, N) memory
+    if a.ndim != 4 or not a.transpose(1, 2, 3, 0).flags.c_contiguous:
+        return None
+    return [b.transpose(1, 2, 3, 0).reshape(-1) for b in arrays]
+
+
+def relu_numpy(a):
+    """y = max(a, 0) for a float array: NaN stays NaN, -0.0 and -inf give +0.0."""
+    return np.maximum(a, 0.0, dtype=a.dtype)
+
+
+@njit(cache=True, nogil=True)
+def _relu_kernel(a, y, zero):
+    for i in range(a.size):
+        ai = a[i]
+        # np.maximum's bits: a NaN propagates, both zeros give +0.0
+        y[i] = ai if (ai > zero or ai != ai) else zero
+
+
+def relu(a):
+    """``relu_numpy`` in one pass; the output has ``a``'s memory order."""
+    y = np.empty_like(a)
+    flat = _flat_alike(a, y)
+    if flat is None or not _deferred_relu.ready(*flat, a.dtype.type(0)):
+        return relu_numpy(a)
+    _relu_kernel(*flat, a.dtype.type(0))
+    return y
+
+
+def relu_backward_numpy(dout, y):
+    """dL/da = dout * 1[y > 0] (y = max(a, 0) > 0 exactly where a > 0; the derivative at
+    a = 0 is taken as 0)."""
+    return dout * (y > 0)
+
+
+@njit(cache=True, nogil=True)
+def _relu_backward_kernel(dout, y, out, zero, one):
+    for i in range(y.size):
+        # the twin's product by the mask, NaN and signed zeros included (inf * 0 is NaN)
+        out[i] = dout[i] * (one if y[i] > zero else zero)
+
+
+def relu_backward(dout, y):
+    """``relu_backward_numpy`` in one pass where the kernel can run."""
+    out = np.empty_like(y)
+    flat = _flat_alike(dout, y, out)
+    T = y.dtype.type
+    if flat is None or not _deferred_relu_backward.ready(*flat, T(0), T(1)):
+        return relu_backward_numpy(dout, y)
+    _relu_backward_kernel(*flat, T(0), T(1))
+    return out
+
+
+def tanh_backward_numpy(dout, y):
+    """dL/da = dout (1 - y^2), with y = tanh(a) cached by the forward pass."""
+    return dout * (1.0 - y * y)
+
+
+@njit(cache=True, nogil=True)
+def _tanh_backward_kernel(dout, y, out, one):
+    for i in range(y.size):
+        yi = y[i]
+        out[i] = dout[i] * (one - yi * yi)
+
+
+def tanh_backward(dout, y):
+    """``tanh_backward_numpy`` in one pass (no temporaries) where the kernel can run."""
+    out = np.empty_like(y)
+    flat = _flat_alike(dout, y, out)
+    if flat is None or not _deferred_tanh_backward.ready(*flat, y.dtype.type(1)):
+        return tanh_backward_numpy(dout, y)
+    _tanh_backward_kernel(*flat, y.dtype.type(1))
+    return out
+
+
+# one batch of the conv autoencoder calls each about four times
+_deferred_relu = Deferred(_relu_kernel, after=8)
+_deferred_relu_backward = Deferred(_relu_backward_kernel, after=8)
+_deferred_tanh_backward = Deferred(_tanh_backward_kernel, after=4)
