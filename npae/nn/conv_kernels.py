@@ -41,8 +41,8 @@ NCHW-shaped views of batch-last buffers; element-wise layers (ReLU, Tanh) keep t
 so the next kernel reads them without a copy. An input in ordinary C order is copied into
 batch-last order once.
 
-Each source row loaded serves two output channels at once in (1) and (2), and four input
-channels in (3): per multiply-add, fewer loads and stores of the accumulators, which bound
+Each source row loaded serves two output channels at once in (1) and (2), and each pair of
+rows two output and four input channels in (3): per multiply-add, fewer loads and stores of the accumulators, which bound
 these loops more than the arithmetic does.
 
 Threads split output rows: each kernel computes the rows [r0, r1) of its output (a pair of
@@ -235,40 +235,52 @@ def _gather_rows(A, Ho):
 def _conv2d_backward_weight(x_, g_, tp, th, ntp, tq, tw, ntq, dW, r0, r1):
     """(3) on batch-last arrays: each weight entry is one thread's dot product of the
     g_[o, p, q, :] and x_[c, h, w, :] rows over all (p, q) its offset pairs (the offset
-    taps of i and j). Writes dW (O, C, kH, kW) for the rows r = o nb + c // 4 in [r0, r1),
-    nb = ceil(C / 4)."""
+    taps of i and j). A block of two output channels and four input channels shares each
+    load of a g row and an x row (eight dot products at once). Writes dW (O, C, kH, kW) for
+    the rows r = (o // 2) nb + c // 4 in [r0, r1), nb = ceil(C / 4)."""
     C, H, Wd, N = x_.shape
+    O = g_.shape[0]
     kh, kw = ntp.shape[0], ntq.shape[0]
     zero = np.zeros(1, dtype=x_.dtype)[0]  # accumulate in the data's dtype, like PyTorch
-    nb = (C + 3) // 4  # blocks of four input channels share each load of a g row
+    nb = (C + 3) // 4
     for r in range(r0, r1):
-        o, c0 = r // nb, (r % nb) * 4
+        o, c0 = 2 * (r // nb), (r % nb) * 4
+        pair = o + 1 < O
         for i in range(kh):
             for j in range(kw):
-                if c0 + 4 <= C:
-                    s0 = s1 = s2 = s3 = zero
+                if c0 + 4 <= C and pair:
+                    s0 = s1 = s2 = s3 = u0 = u1 = u2 = u3 = zero
                     for a in range(ntp[i]):
                         p, h = tp[i, a], th[i, a]
                         for e in range(ntq[j]):
                             q, w = tq[j, e], tw[j, e]
                             for n in range(N):
-                                gv = g_[o, p, q, n]
-                                s0 += gv * x_[c0, h, w, n]
-                                s1 += gv * x_[c0 + 1, h, w, n]
-                                s2 += gv * x_[c0 + 2, h, w, n]
-                                s3 += gv * x_[c0 + 3, h, w, n]
+                                gs, gu = g_[o, p, q, n], g_[o + 1, p, q, n]
+                                x0, x1 = x_[c0, h, w, n], x_[c0 + 1, h, w, n]
+                                x2, x3 = x_[c0 + 2, h, w, n], x_[c0 + 3, h, w, n]
+                                s0 += gs * x0
+                                s1 += gs * x1
+                                s2 += gs * x2
+                                s3 += gs * x3
+                                u0 += gu * x0
+                                u1 += gu * x1
+                                u2 += gu * x2
+                                u3 += gu * x3
                     dW[o, c0, i, j], dW[o, c0 + 1, i, j] = s0, s1
                     dW[o, c0 + 2, i, j], dW[o, c0 + 3, i, j] = s2, s3
-                else:
-                    for c in range(c0, C):
-                        acc = zero
-                        for a in range(ntp[i]):
-                            p, h = tp[i, a], th[i, a]
-                            for e in range(ntq[j]):
-                                q, w = tq[j, e], tw[j, e]
-                                for n in range(N):
-                                    acc += g_[o, p, q, n] * x_[c, h, w, n]
-                        dW[o, c, i, j] = acc
+                    dW[o + 1, c0, i, j], dW[o + 1, c0 + 1, i, j] = u0, u1
+                    dW[o + 1, c0 + 2, i, j], dW[o + 1, c0 + 3, i, j] = u2, u3
+                else:  # the last, incomplete block: one dot product at a time
+                    for oo in range(o, o + 2 if pair else o + 1):
+                        for c in range(c0, min(c0 + 4, C)):
+                            acc = zero
+                            for a in range(ntp[i]):
+                                p, h = tp[i, a], th[i, a]
+                                for e in range(ntq[j]):
+                                    q, w = tq[j, e], tw[j, e]
+                                    for n in range(N):
+                                        acc += g_[oo, p, q, n] * x_[c, h, w, n]
+                            dW[oo, c, i, j] = acc
 
 
 # The pooling kernels are compiled in the background (see ``_deferred_pool_forward``), so
@@ -450,7 +462,7 @@ def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
     (H, Wd), (Ho, Wo) = x.shape[2:], g.shape[2:]
     O, C = g.shape[1], x.shape[1]
     dW = np.empty((O, C) + tuple(kernel), dtype=x_.dtype)
-    return _split(_conv2d_backward_weight, work, O * ((C + 3) // 4), dW, x_, g_,
+    return _split(_conv2d_backward_weight, work, (O + 1) // 2 * ((C + 3) // 4), dW, x_, g_,
                   *_offset_taps(Ho, H, kernel[0], stride[0], padding[0], dilation[0]),
                   *_offset_taps(Wo, Wd, kernel[1], stride[1], padding[1], dilation[1]))
 
