@@ -243,3 +243,25 @@ def test_lecture_net_shapes_follow_pytorch_rules():
     assert K.conv_transpose_output_size(2, 3, 2, 1) == 3  # ... with the slide's padding 1
     assert K.conv_transpose_output_size(5, 5, 3, 1) == 15  # ConvTranspose2d(16, 8, 5, s3, p1)
     assert K.conv_transpose_output_size(15, 2, 2, 1) == 28  # ConvTranspose2d(8, 1, 2, s2, p1)
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 12), st.integers(1, 9),
+       st.integers(1, 9), st.integers(1, 160), st.integers(0, 2 ** 32 - 1))
+def test_bias_gradient_kernel_gives_its_twins_bits(dtype, O, H, W, N, seed):
+    """A deferred kernel: a run switches from the twin to it once it is compiled, so the bits
+    must be the twin's for every shape (one lane, N = 1, goes to the twin: NumPy sums a
+    contiguous axis pairwise); values over 1e-4..1e4 with zeros of both signs make any other
+    order of the additions show. And the sum itself, against float64 sums written here."""
+    rng = np.random.default_rng(seed)
+    g_ = (rng.standard_normal((O, H, W, N)) * 10.0 ** rng.integers(-4, 5, (O, H, W, N)))
+    g_[rng.random(g_.shape) < 0.1] = 0.0
+    g_[rng.random(g_.shape) < 0.1] = -0.0
+    g_ = g_.astype(dtype)
+    db = K.bias_gradient(g_)
+    twin = K.bias_gradient_numpy(g_)
+    assert db.dtype == dtype and db.shape == (O,)
+    bits = {np.float32: np.uint32, np.float64: np.uint64}[dtype]
+    np.testing.assert_array_equal(db.view(bits), twin.view(bits))
+    exact = np.array([sum(float(v) for v in g_[o].ravel()) for o in range(O)])
+    bound = 4 * H * W * N * np.finfo(dtype).eps * np.abs(g_).reshape(O, -1).sum(axis=1)
+    assert np.all(np.abs(db - exact) <= bound + np.finfo(dtype).tiny)

@@ -151,6 +151,9 @@ class ConvAutoencoder(GradientModelMixin, BaseEstimator):
             if part == "encoder":
                 layers[0].needs_input_grad = False  # its input is the data: no dL/dx to form
             parts[part] = Sequential(layers)
+            # the model checks its input once, at its entry points (fit, transform, ...);
+            # within training, a NaN from divergence reaches the loss, where fit_loop reports it
+            parts[part].check_input = False
         if shape[1:] != tuple(input_shape):
             raise ValueError(
                 f"the decoder's output has shape {shape[1:]} but the input has "

@@ -112,9 +112,9 @@ class _Spatial(Layer):
         return x, g_.transpose(3, 0, 1, 2), g_
 
     def _accumulate_bias_grad(self, g_):
-        """dL/db[o] += sum_{n,p,q} g[n,o,p,q], summed over g_'s contiguous rows."""
+        """dL/db[o] += sum_{n,p,q} g[n,o,p,q] (``kernels.bias_gradient`` on the batch-last g_)."""
         if "b" in self.params:
-            self.grads["b"] += g_.reshape(g_.shape[0], -1).sum(axis=1)
+            self.grads["b"] += kernels.bias_gradient(g_)
 
 
 class _ConvNd(_Spatial):

@@ -82,9 +82,9 @@ from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit, prange
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
     "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-    "maxpool2d_forward", "maxpool2d_backward",
+    "maxpool2d_forward", "maxpool2d_backward", "bias_gradient",
     "conv2d_forward_numpy", "conv2d_backward_input_numpy", "conv2d_backward_weight_numpy",
-    "maxpool2d_forward_numpy", "maxpool2d_backward_numpy",
+    "maxpool2d_forward_numpy", "maxpool2d_backward_numpy", "bias_gradient_numpy",
 ]
 
 
@@ -339,6 +339,19 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
     return dx_.reshape(C, H, Wd, N)
 
 
+@njit(cache=True, nogil=True)
+def _lane_sums(g3, out, zero):
+    """out[o, n] = sum over m of g3[o, m, n], m increasing from 0.0: NumPy's order for
+    ``g3.sum(axis=1)`` (one row of N lanes added at a time), so the bits are the twin's."""
+    O, M, N = g3.shape
+    for o in range(O):
+        for n in range(N):
+            out[o, n] = zero
+        for m in range(M):
+            for n in range(N):
+                out[o, n] += g3[o, m, n]
+
+
 # ------------------------------------------------------------------------------------------
 # Public kernels: NCHW-shaped in and out (memory batch-last, see above). The arguments
 # mirror the twins so the tests can hold one to the other; with Numba off (``npae._numba``)
@@ -485,12 +498,27 @@ def maxpool2d_backward(g, arg, in_hw):
     return _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
 
 
+def bias_gradient(g_):
+    """dL/db[o] = sum_{n,p,q} g[n,o,p,q] for a batch-last g_ (O, Ho, Wo, N): the sum over
+    the images' positions of each batch lane first (N lanes at a time, one pass over g_),
+    then over the N lanes; ``bias_gradient_numpy``'s bits (a deferred kernel)."""
+    O, N = g_.shape[0], g_.shape[-1]
+    g3 = g_.reshape(O, -1, N)
+    lanes = np.empty((O, N), g_.dtype)
+    # one lane (N = 1): NumPy would sum the contiguous axis pairwise, in another order
+    if N < 2 or not _deferred_lanes.ready(g3, lanes, g_.dtype.type(0)):
+        return bias_gradient_numpy(g_)
+    _lane_sums(g3, lanes, g_.dtype.type(0))
+    return lanes.sum(axis=1)
+
+
 #: Pooling's twins give the kernels' bits (a maximum and its first position are exact, and
 #: (5) adds the same numbers in the same order), so a run's first calls take the twins and the
 #: kernels compile later, in the background (``npae._numba.Deferred``): a first fit on a few
 #: batches does not wait for them. One batch of a net calls each about twice.
 _deferred_pool_forward = Deferred(_maxpool2d_forward, after=8)
 _deferred_pool_backward = Deferred(_maxpool2d_backward, after=8)
+_deferred_lanes = Deferred(_lane_sums, after=8)
 
 
 # ------------------------------------------------------------------------------------------
@@ -592,3 +620,10 @@ def maxpool2d_backward_numpy(g, arg, in_hw):
     n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
     np.add.at(dx, (n[..., None], c[..., None], arg.reshape(N, C, -1)), g.reshape(N, C, -1))
     return dx.reshape(N, C, in_hw[0], in_hw[1])
+
+
+def bias_gradient_numpy(g_):
+    """dL/db for a batch-last g_ (O, Ho, Wo, N): sum each lane over the positions, then the
+    lanes (a sum in the order the kernel keeps; any order is the same sum in exact arithmetic)."""
+    O, N = g_.shape[0], g_.shape[-1]
+    return g_.reshape(O, -1, N).sum(axis=1).sum(axis=1)
