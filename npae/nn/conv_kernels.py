@@ -168,7 +168,7 @@ def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
     Wk = W transposed to (C, O, kH, kW) and the adjoint taps, so one kernel (one compile)
     serves both. ``b`` is empty for no bias. Output channels go in pairs (a, a + 1), which
     share each load of a source row; row r = (a // 2) Ho + p for r in [r0, r1) computes
-    out_[a, p] and out_[a + 1, p] (A, Ho, Wo, N) (the last alone if A is odd)."""
+    out_[a, p] and out_[a + 1, p] of out_ (A, Ho, Wo, N)."""
     K, _, _, N = src_.shape
     A = Wk.shape[0]
     Ho, Wo = out_.shape[1], out_.shape[2]
@@ -177,10 +177,12 @@ def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
     acc1 = np.empty(N, dtype=src_.dtype)
     for r in range(r0, r1):
         a, p = 2 * (r // Ho), r % Ho
-        pair = a + 1 < A
+        # the pair (a, a1); an odd A's last channel pairs with itself (computed twice: one
+        # loop body, not two, keeps the compile short)
+        a1 = min(a + 1, A - 1)
         for q in range(Wo):
             b0 = b[a] if has_b else 0.0
-            b1 = b[a + 1] if has_b and pair else 0.0
+            b1 = b[a1] if has_b else 0.0
             for n in range(N):
                 acc0[n] = b0
                 acc1[n] = b1
@@ -192,36 +194,23 @@ def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
                     while k + 4 <= K:  # four channels per pass: one load/store of acc, not four
                         w0, w1, w2, w3 = Wk[a, k, i, j], Wk[a, k + 1, i, j], \
                             Wk[a, k + 2, i, j], Wk[a, k + 3, i, j]
-                        if pair:
-                            v0, v1, v2, v3 = Wk[a + 1, k, i, j], Wk[a + 1, k + 1, i, j], \
-                                Wk[a + 1, k + 2, i, j], Wk[a + 1, k + 3, i, j]
-                            for n in range(N):
-                                x0, x1 = src_[k, s, t, n], src_[k + 1, s, t, n]
-                                x2, x3 = src_[k + 2, s, t, n], src_[k + 3, s, t, n]
-                                acc0[n] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
-                                acc1[n] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
-                        else:
-                            for n in range(N):
-                                acc0[n] += (w0 * src_[k, s, t, n] + w1 * src_[k + 1, s, t, n]
-                                            + w2 * src_[k + 2, s, t, n]
-                                            + w3 * src_[k + 3, s, t, n])
+                        v0, v1, v2, v3 = Wk[a1, k, i, j], Wk[a1, k + 1, i, j], \
+                            Wk[a1, k + 2, i, j], Wk[a1, k + 3, i, j]
+                        for n in range(N):
+                            x0, x1 = src_[k, s, t, n], src_[k + 1, s, t, n]
+                            x2, x3 = src_[k + 2, s, t, n], src_[k + 3, s, t, n]
+                            acc0[n] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
+                            acc1[n] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
                         k += 4
                     for k in range(k, K):
-                        w0 = Wk[a, k, i, j]
-                        if pair:
-                            v0 = Wk[a + 1, k, i, j]
-                            for n in range(N):
-                                x0 = src_[k, s, t, n]
-                                acc0[n] += w0 * x0
-                                acc1[n] += v0 * x0
-                        else:
-                            for n in range(N):
-                                acc0[n] += w0 * src_[k, s, t, n]
+                        w0, v0 = Wk[a, k, i, j], Wk[a1, k, i, j]
+                        for n in range(N):
+                            x0 = src_[k, s, t, n]
+                            acc0[n] += w0 * x0
+                            acc1[n] += v0 * x0
             for n in range(N):
                 out_[a, p, q, n] = acc0[n]
-            if pair:
-                for n in range(N):
-                    out_[a + 1, p, q, n] = acc1[n]
+                out_[a1, p, q, n] = acc1[n]
 
 
 def _gather_rows(A, Ho):
@@ -518,7 +507,7 @@ def bias_gradient(g_):
 #: batches does not wait for them. One batch of a net calls each about twice.
 _deferred_pool_forward = Deferred(_maxpool2d_forward, after=8)
 _deferred_pool_backward = Deferred(_maxpool2d_backward, after=8)
-_deferred_lanes = Deferred(_lane_sums, after=8)
+_deferred_lanes = Deferred(_lane_sums, after=64)
 
 
 # ------------------------------------------------------------------------------------------

@@ -332,7 +332,9 @@ def tanh_backward(dout, y):
     return out
 
 
-# one batch of the conv autoencoder calls each about four times
-_deferred_relu = Deferred(_relu_kernel, after=8)
-_deferred_relu_backward = Deferred(_relu_backward_kernel, after=8)
-_deferred_tanh_backward = Deferred(_tanh_backward_kernel, after=4)
+# one batch of the conv autoencoder calls ReLU's four times, Tanh's once: the compiles start
+# after some 16 batches, past a first fit's few (while it compiles the kernels it cannot do
+# without, a background compile would hold Numba's compiler lock and make it wait)
+_deferred_relu = Deferred(_relu_kernel, after=64)
+_deferred_relu_backward = Deferred(_relu_backward_kernel, after=64)
+_deferred_tanh_backward = Deferred(_tanh_backward_kernel, after=16)
