@@ -297,7 +297,7 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
                     w = q * sw + j - pw
                     if w < 0 or w >= Wd:
                         continue
-                    flat = h * Wd + w
+                    flat = np.int32(h * Wd + w)  # arg_ is int32: no conversion in the loop
                     if first:
                         for n in range(N):
                             y_[c, p, q, n] = x_[c, h, w, n]
@@ -309,9 +309,11 @@ def _maxpool2d_forward(x_, kh, kw, sh, sw, ph, pw, Ho, Wo):
                             cur = y_[c, p, q, n]
                             # strict: a tie keeps the earlier position; the first NaN wins
                             # and stays (np.argmax's rule, so the twin agrees)
-                            if v > cur or (v != v and cur == cur):
-                                y_[c, p, q, n] = v
-                                arg_[c, p, q, n] = flat
+                            # (selects and unconditional stores, not a branch: LLVM
+                            # vectorises the loop)
+                            take = (v > cur) | ((v != v) & (cur == cur))
+                            y_[c, p, q, n] = v if take else cur
+                            arg_[c, p, q, n] = flat if take else arg_[c, p, q, n]
     return y_, arg_
 
 
