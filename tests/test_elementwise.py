@@ -252,3 +252,33 @@ def test_relu_layouts_that_differ_take_the_twin(rng):
         assert E._flat_alike(v) is None
         np.testing.assert_array_equal(E.relu(v), np.maximum(v, 0))
     assert E.relu(np.zeros((0, 3))).shape == (0, 3)
+
+
+@given(activations_and_gradients())
+def test_tanh_kernel_gives_its_twins_bits(ag):
+    """float32: (5) of npae.nn.elementwise_kernels, a deferred kernel, so the twin's bits,
+    NaN, +-inf and signed zeros included; float64: NumPy's tanh itself."""
+    from npae._numba import use_kernels_now
+    use_kernels_now()
+    a, _ = ag
+    y = E.tanh(a)
+    assert y.dtype == a.dtype and (y.strides == a.strides or not NUMBA_ENABLED)
+    _same_bits(np.ascontiguousarray(y), np.ascontiguousarray(E.tanh_numpy(a)))
+    if a.dtype == np.float64:
+        _same_bits(np.ascontiguousarray(y), np.ascontiguousarray(np.tanh(a)))
+
+
+def test_float32_tanh_is_within_one_ulp_everywhere():
+    """Against float64 tanh rounded to float32, on a grid of 4 million points over
+    [-10, 10] (both branches of (5), the switch at 0.35 and the clamp at 9.1), magnitudes
+    from 1e-45 (subnormal) to 16, and the special values. A wrong coefficient or a lost
+    term of the series shows as tens to millions of ulps; NumPy's own tanh is within 1."""
+    x = np.concatenate([np.linspace(-10, 10, 4_000_001), np.logspace(-45, 1.2, 200_000),
+                        -np.logspace(-45, 1.2, 200_000), np.linspace(0.34, 0.36, 20_001),
+                        [0.0, -0.0, 9.1, -9.1, 3e38, -3e38, np.inf, -np.inf]]).astype(np.float32)
+    y = E.tanh(x)
+    ref = np.tanh(x.astype(np.float64)).astype(np.float32)
+    ulps = np.abs(y.view(np.int32).astype(np.int64) - ref.view(np.int32))
+    assert ulps.max() <= 1, f"{ulps.max()} ulps at x = {x[np.argmax(ulps)]!r}"
+    assert np.signbit(y[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()
+    assert np.isnan(E.tanh(np.array([np.nan], np.float32)))[0]

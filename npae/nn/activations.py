@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .elementwise_kernels import relu, relu_backward, sigmoid_backward, tanh_backward
+from .elementwise_kernels import relu, relu_backward, sigmoid_backward, tanh, tanh_backward
 from .elementwise_kernels import sigmoid as _sigmoid
 
 __all__ = ["sigmoid", "Sigmoid", "ReLU", "Tanh", "Identity"]
@@ -55,7 +55,7 @@ class Tanh(Layer):
 
     def forward(self, a):
         a = self._check_input(a, "a")
-        y = np.tanh(a)
+        y = tanh(a)  # float32: one Numba pass, within 1 ulp as NumPy's (elementwise_kernels)
         self.cache = y
         return y
 

@@ -41,9 +41,10 @@ every call when Numba is off (``npae._numba``).
 ``python benchmarks/bench_autoencoder.py --kernels`` times each kernel next to its twin at
 the benchmark's sizes.
 
-The convolutional autoencoder's ReLU and Tanh layers use the last three kernels (ReLU's
-forward and backward, Tanh's backward): NumPy's ``maximum`` against a scalar and its
-multiplication by a boolean mask take a slow path, several times a single pass over memory.
+The convolutional autoencoder's ReLU and Tanh layers use the last four kernels (ReLU's
+forward and backward, Tanh's forward in float32 and its backward): NumPy's ``maximum``
+against a scalar and its multiplication by a boolean mask take a slow path, several times a
+single pass over memory, and its float32 ``tanh`` is not vectorised here.
 Those arrays are NCHW views of batch-last buffers (``npae.nn.conv_kernels``), not C-ordered,
 so these kernels take C-ordered arrays and batch-last views alike, every argument laid out as
 the first. Their twins give the same bits, so they run deferred
@@ -60,7 +61,7 @@ from .._numba import NUMBA_ENABLED, Deferred, njit
 __all__ = ["sigmoid", "sigmoid_numpy", "sigmoid_backward", "sigmoid_backward_numpy",
            "cross_entropy_logits", "cross_entropy_logits_numpy",
            "relu", "relu_numpy", "relu_backward", "relu_backward_numpy",
-           "tanh_backward", "tanh_backward_numpy"]
+           "tanh", "tanh_numpy", "tanh_backward", "tanh_backward_numpy"]
 
 
 def _flat(*arrays):
@@ -310,6 +311,92 @@ def relu_backward(dout, y):
     return out
 
 
+# (5) tanh in float32, with 2|x| = k ln 2 + r (k an integer, |r| <= ln 2 / 2):
+#
+#     tanh|x| = m / (m + 2),   m = exp(2|x|) - 1 = 2^k q(r) + (2^k - 1),   q(r) = exp(r) - 1,
+#
+# q by its Taylor series to r^8 / 8! (relative error < 2e-8 for |r| <= 0.35) and 2^k by
+# doubling (exact); |x| is clamped at 9.1, past which tanh rounds to 1 in float32. Below
+# |x| = 0.35 the rounding of m / (m + 2) adds up to 3 ulps, so there (c: |x| clamped)
+#
+#     tanh|x| = c + c s P(s),   s = c^2,   P cubic, fitted (relative error 1.2e-9),
+#
+# and the sign is x's (copysign: tanh(-0.0) = -0.0); a NaN passes. Every step in float32,
+# as the twin does it: within 1 ulp of the correctly rounded tanh, as NumPy's own.
+_F = np.float32
+_INV_LN2, _LN2_HI, _LN2_LO = _F(1.442695), _F(0.693359375), _F(-2.12194440e-4)  # k LN2_HI exact
+_Q = tuple(_F(1.0 / np.prod(np.arange(1, n + 1))) for n in range(1, 9))    # 1/1!, ..., 1/8!
+_P = (_F(-0.33333322405815125), _F(0.13332480192184448), _F(-0.053743574768304825),
+      _F(0.019519763067364693))
+_CLAMP, _SMALL = _F(9.1), _F(0.35)
+
+
+def tanh_numpy(a):
+    """tanh(a): NumPy's for float64; for float32, (5) above in NumPy, the kernel's twin."""
+    if a.dtype != np.float32:
+        return np.tanh(a)
+    one, two = _F(1), _F(2)
+    ax = np.abs(a)
+    c = np.where(ax < _CLAMP, ax, _CLAMP)   # |x| clamped (and a NaN made finite)
+    u = two * c
+    k = np.floor(u * _INV_LN2 + _F(0.5))
+    r = (u - k * _LN2_HI) - k * _LN2_LO
+    q = r * (_Q[0] + r * (_Q[1] + r * (_Q[2] + r * (_Q[3] + r * (_Q[4] + r * (_Q[5] + r * (
+        _Q[6] + r * _Q[7])))))))
+    f = np.ldexp(one, k.astype(np.int32))
+    m = f * q + (f - one)
+    s = c * c
+    small = c + c * (s * (_P[0] + s * (_P[1] + s * (_P[2] + s * _P[3]))))
+    t = np.copysign(np.where(c < _SMALL, small, m / (m + two)), a)
+    return np.where(a != a, a, t)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tanh32_kernel(a, y):
+    one, two = _F(1), _F(2)
+    for i in range(a.size):
+        x = a[i]
+        ax = abs(x)
+        c = ax if ax < _CLAMP else _CLAMP
+        u = two * c
+        k = np.floor(u * _INV_LN2 + _F(0.5))
+        r = (u - k * _LN2_HI) - k * _LN2_LO
+        q = r * (_Q[0] + r * (_Q[1] + r * (_Q[2] + r * (_Q[3] + r * (_Q[4] + r * (_Q[5] + r * (
+            _Q[6] + r * _Q[7])))))))
+        # f = 2^k for k in [0, 26], by selects on k's bits (LLVM vectorises them; not ldexp)
+        b = k >= _F(16)
+        f = _F(65536) if b else one
+        k = k - _F(16) if b else k
+        b = k >= _F(8)
+        f = f * _F(256) if b else f
+        k = k - _F(8) if b else k
+        b = k >= _F(4)
+        f = f * _F(16) if b else f
+        k = k - _F(4) if b else k
+        b = k >= two
+        f = f * _F(4) if b else f
+        k = k - two if b else k
+        f = f * two if k >= one else f
+        m = f * q + (f - one)
+        s = c * c
+        small = c + c * (s * (_P[0] + s * (_P[1] + s * (_P[2] + s * _P[3]))))
+        t = math.copysign(small if c < _SMALL else m / (m + two), x)
+        y[i] = x if x != x else t
+
+
+def tanh(a):
+    """tanh(a) for a float array: (5) in one Numba pass for float32 (twin ``tanh_numpy``),
+    NumPy's for float64; the output has ``a``'s memory order."""
+    if a.dtype != np.float32:
+        return np.tanh(a)
+    y = np.empty_like(a)
+    flat = _flat_alike(a, y)
+    if flat is None or not _deferred_tanh.ready(*flat):
+        return tanh_numpy(a)
+    _tanh32_kernel(*flat)
+    return y
+
+
 def tanh_backward_numpy(dout, y):
     """dL/da = dout (1 - y^2), with y = tanh(a) cached by the forward pass."""
     return dout * (1.0 - y * y)
@@ -338,3 +425,4 @@ def tanh_backward(dout, y):
 _deferred_relu = Deferred(_relu_kernel, after=64)
 _deferred_relu_backward = Deferred(_relu_backward_kernel, after=64)
 _deferred_tanh_backward = Deferred(_tanh_backward_kernel, after=16)
+_deferred_tanh = Deferred(_tanh32_kernel, after=16)
