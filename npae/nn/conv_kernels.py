@@ -60,9 +60,9 @@ with any number of threads (a test holds the two ways to the same bits). Why not
 student's first fit would wait on it.
 
 Compile time is kept small in other ways too: one kernel (``_gather``) serves both (1) and
-(2); the tap tables are made in NumPy, not compiled. The valid
-kernel offsets of each output row/column are tabulated once per shape (``_forward_taps``,
-``_adjoint_taps``, ``_offset_taps``), so no division or bounds test sits in the inner
+(2); the tap tables are made in NumPy (``npae.nn.conv_taps``), not compiled. The valid
+kernel offsets of each output row/column are tabulated once per shape (``forward_taps``,
+``adjoint_taps``, ``offset_taps``), so no division or bounds test sits in the inner
 loops.
 
 The batch-last direct loops beat both alternatives -- the same loops on C-ordered NCHW arrays
@@ -72,12 +72,12 @@ the lecture's net, in float32 at batch 128, so they are the only algorithm here
 """
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit, prange
+from .conv_taps import adjoint_taps, forward_taps, offset_taps  # the tap tables
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
@@ -101,58 +101,6 @@ def conv_transpose_output_size(size, kernel, stride, padding, output_padding=0, 
 def batch_last(a):
     """``a`` (N, C, H, W) as a C-contiguous (C, H, W, N) array; no copy if it already is one."""
     return np.ascontiguousarray(a.transpose(1, 2, 3, 0))
-
-
-# ------------------------------------------------------------------------------------------
-# Tap tables, made once per shape in NumPy (not kernels: one fewer thing to compile)
-# ------------------------------------------------------------------------------------------
-
-def _tap_grid(n_out, n_in, kernel_size, s, pad, d):
-    """h = p s + i d - pad for every output index p (rows) and offset i (columns), and
-    whether it falls inside [0, n_in)."""
-    h = np.arange(n_out)[:, None] * s + np.arange(kernel_size)[None, :] * d - pad
-    return h, (h >= 0) & (h < n_in)
-
-
-def _table(groups, width):
-    """Rows of (first, second) pairs, left-aligned in two (len(groups), width) int64 tables,
-    and the count per row; read-only, as they are cached and shared."""
-    first = np.zeros((len(groups), width), np.int64)
-    second = np.zeros((len(groups), width), np.int64)
-    count = np.zeros(len(groups), np.int64)
-    for r, (u, v) in enumerate(groups):
-        first[r, :len(u)], second[r, :len(v)], count[r] = u, v, len(u)
-    for t in (first, second, count):
-        t.flags.writeable = False
-    return first, second, count
-
-
-@functools.lru_cache(maxsize=512)
-def _forward_taps(n_out, n_in, kernel_size, s, pad, d):
-    """For each output index p: the offsets i and input indices h = p s + i d - pad in range
-    (i increasing)."""
-    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
-    i = np.arange(kernel_size)
-    return _table([(i[ok[p]], h[p, ok[p]]) for p in range(n_out)], kernel_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _adjoint_taps(n_in, n_out, kernel_size, s, pad, d):
-    """For each input index h: the pairs (i, p) with p s + i d - pad = h and 0 <= p < n_out
-    (p increasing, then i)."""
-    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
-    p, i = np.nonzero(ok)             # row-major: p increasing, then i
-    hv = h[p, i]
-    return _table([(i[hv == t], p[hv == t]) for t in range(n_in)], kernel_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _offset_taps(n_out, n_in, kernel_size, s, pad, d):
-    """For each kernel offset i: the output indices p and input indices h = p s + i d - pad
-    that it pairs (those with 0 <= h < n_in; p increasing)."""
-    h, ok = _tap_grid(n_out, n_in, kernel_size, s, pad, d)
-    p = np.arange(n_out)
-    return _table([(p[ok[:, i]], h[ok[:, i], i]) for i in range(kernel_size)], n_out)
 
 
 # ------------------------------------------------------------------------------------------
@@ -435,8 +383,8 @@ def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
     y_ = np.empty((O, out_hw[0], out_hw[1], N), dtype=x_.dtype)
     _split(_gather, _macs(x, W, out_hw), _gather_rows(O, out_hw[0]), y_, x_, W,
            _bias(b, O, x_.dtype),
-           *_forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
-           *_forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]))
+           *forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
+           *forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]))
     return y_.transpose(3, 0, 1, 2)
 
 
@@ -451,8 +399,8 @@ def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
     dx_ = np.empty((C, in_hw[0], in_hw[1], N), dtype=g_.dtype)
     _split(_gather, _macs(g, W, g.shape[2:]), _gather_rows(C, in_hw[0]), dx_, g_, Wt,
            _bias(b, C, g_.dtype),
-           *_adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
-           *_adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]))
+           *adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
+           *adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]))
     return dx_.transpose(3, 0, 1, 2)
 
 
@@ -467,8 +415,8 @@ def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
     O, C = g.shape[1], x.shape[1]
     dW = np.empty((O, C) + tuple(kernel), dtype=x_.dtype)
     return _split(_conv2d_backward_weight, work, (O + 1) // 2 * ((C + 3) // 4), dW, x_, g_,
-                  *_offset_taps(Ho, H, kernel[0], stride[0], padding[0], dilation[0]),
-                  *_offset_taps(Wo, Wd, kernel[1], stride[1], padding[1], dilation[1]))
+                  *offset_taps(Ho, H, kernel[0], stride[0], padding[0], dilation[0]),
+                  *offset_taps(Wo, Wd, kernel[1], stride[1], padding[1], dilation[1]))
 
 
 def maxpool2d_forward(x, kernel, stride, padding, out_hw):
