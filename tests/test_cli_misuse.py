@@ -181,8 +181,8 @@ def test_more_components_than_pixels_exits_2_naming_k(tmp_path, capsys):
 
 
 def test_more_threads_than_the_machine_has_exits_2(capsys):
-    import numba
-    n = numba.config.NUMBA_NUM_THREADS
+    from npae._numba import max_threads   # Numba's NUMBA_NUM_THREADS, 1 without Numba
+    n = max_threads()
     code, line = run(capsys, ["bench", "--threads", n + 1])
     assert code == 2
     assert f"--threads {n + 1}" in line and f"[1, {n}]" in line
