@@ -265,3 +265,17 @@ def test_conv_autoencoder_first_layer_forms_no_input_gradient():
     first = m.encoder_.layers[0]
     assert first.needs_input_grad is False
     assert all(layer.needs_input_grad for layer in m.encoder_.layers[1:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_batch_passes_through_every_layer(dtype):
+    """A batch of 0 images (a model's layer applied to an empty slice) goes forward and back
+    with the shapes it should and adds nothing to the gradients."""
+    net = set_dtype(Sequential(Conv2d(1, 2, 3, padding=1, rng=0), ReLU(), MaxPool2d(2),
+                               ConvTranspose2d(2, 1, 2, stride=2, rng=1), Tanh()), dtype)
+    y = net.forward(np.zeros((0, 1, 6, 6), dtype))
+    assert y.shape == (0, 1, 6, 6) and y.dtype == dtype
+    net.zero_grad()
+    dx = net.backward(np.zeros_like(y))
+    assert dx.shape == (0, 1, 6, 6)
+    assert all(not g.any() for g in net.gradients().values())

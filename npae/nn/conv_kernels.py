@@ -442,7 +442,7 @@ def bias_gradient(g_):
     the images' positions of each batch lane first (N lanes at a time, one pass over g_),
     then over the N lanes; ``bias_gradient_numpy``'s bits (a deferred kernel)."""
     O, N = g_.shape[0], g_.shape[-1]
-    g3 = g_.reshape(O, -1, N)
+    g3 = g_.reshape(O, g_.shape[1] * g_.shape[2], N)   # (not -1: an empty batch has N = 0)
     lanes = np.empty((O, N), g_.dtype)
     # one lane (N = 1): NumPy would sum the contiguous axis pairwise, in another order
     if N < 2 or not _deferred_lanes.ready(g3, lanes, g_.dtype.type(0)):
@@ -554,10 +554,11 @@ def maxpool2d_forward_numpy(x, kernel, stride, padding, out_hw):
 
 def maxpool2d_backward_numpy(g, arg, in_hw):
     """(5): np.add.at adds every g[n,c,p,q] into dx at its arg-max (repeats accumulate)."""
-    N, C = g.shape[:2]
+    N, C, Ho, Wo = g.shape
     dx = np.zeros((N, C, in_hw[0] * in_hw[1]), dtype=g.dtype)
     n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
-    np.add.at(dx, (n[..., None], c[..., None], arg.reshape(N, C, -1)), g.reshape(N, C, -1))
+    np.add.at(dx, (n[..., None], c[..., None], arg.reshape(N, C, Ho * Wo)),
+              g.reshape(N, C, Ho * Wo))
     return dx.reshape(N, C, in_hw[0], in_hw[1])
 
 
@@ -565,4 +566,4 @@ def bias_gradient_numpy(g_):
     """dL/db for a batch-last g_ (O, Ho, Wo, N): sum each lane over the positions, then the
     lanes (a sum in the order the kernel keeps; any order is the same sum in exact arithmetic)."""
     O, N = g_.shape[0], g_.shape[-1]
-    return g_.reshape(O, -1, N).sum(axis=1).sum(axis=1)
+    return g_.reshape(O, g_.shape[1] * g_.shape[2], N).sum(axis=1).sum(axis=1)
