@@ -52,6 +52,7 @@ def test_the_training_loop_sets_it():
     fit = ("import npae._allocator as A\n"
            "from npae.models import Autoencoder\n"
            "assert A._done is None\n"
-           "Autoencoder(4, n_epochs=1, verbose=False).fit(np.random.default_rng(0).random((8, 6)))\n"
+           "X = np.random.default_rng(0).random((8, 6))\n"
+           "Autoencoder(4, n_epochs=1, verbose=False).fit(X)\n"
            "assert A._done is True")
     assert _faults(fit) < 100

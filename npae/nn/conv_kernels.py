@@ -42,11 +42,12 @@ so the next kernel reads them without a copy. An input in ordinary C order is co
 batch-last order once.
 
 Each source row loaded serves two output channels at once in (1) and (2), and each pair of
-rows two output and four input channels in (3): per multiply-add, fewer loads and stores of the accumulators, which bound
-these loops more than the arithmetic does.
+rows two output and four input channels in (3): per multiply-add, fewer loads and stores of
+the accumulators, which bound these loops more than the arithmetic does.
 
 Threads split output rows: each kernel computes the rows [r0, r1) of its output (a pair of
-channels x row for (1) and (2)), and ``_split`` cuts the rows into one contiguous range per thread (``get_num_threads``).
+channels x row for (1) and (2)), and ``_split`` cuts the rows into one contiguous range per
+thread (``get_num_threads``).
 A run's first calls run the ranges at once in Python threads, the kernels releasing the GIL
 (``nogil``); after a few dozen calls a ``parallel=True`` wrapper of each kernel (a prange over
 the same ranges, each the serial kernel's call) is compiled in the background
