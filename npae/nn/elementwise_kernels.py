@@ -315,7 +315,7 @@ def relu_backward(dout, y):
 #
 #     tanh|x| = m / (m + 2),   m = exp(2|x|) - 1 = 2^k q(r) + (2^k - 1),   q(r) = exp(r) - 1,
 #
-# q by its Taylor series to r^8 / 8! (relative error < 2e-8 for |r| <= 0.35) and 2^k by
+# q by its Taylor series to r^8 / 8! (relative error < 1e-9 for |r| <= 0.35) and 2^k by
 # doubling (exact); |x| is clamped at 9.1, past which tanh rounds to 1 in float32. Below
 # |x| = 0.35 the rounding of m / (m + 2) adds up to 3 ulps, so there (c: |x| clamped)
 #
