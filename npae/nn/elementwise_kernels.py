@@ -248,20 +248,13 @@ def cross_entropy_logits(a_hat, X, need_grad=True):
 # -- ReLU and Tanh: y = max(a, 0), dL/da = dout 1[y > 0], dL/da = dout (1 - y^2) -----------------
 
 def _flat_alike(*arrays):
-    """1-D views, in one memory order, of arrays of one shape, float dtype and strides that
-    are C-contiguous or the conv layers' batch-last views; None sends the call to the twin."""
-    a = arrays[0]
-    if not NUMBA_ENABLED or a.dtype not in (np.float32, np.float64) or a.size == 0:
-        return None
-    for b in arrays:
-        if b.dtype != a.dtype or b.shape != a.shape or b.strides != a.strides:
-            return None
-    if a.flags.c_contiguous:
-        return [b.reshape(-1) for b in arrays]
-    # the conv layers' batch-last views: (N, C, H, W) over (C, H, W, N) memory
-    if a.ndim != 4 or not a.transpose(1, 2, 3, 0).flags.c_contiguous:
-        return None
-    return [b.transpose(1, 2, 3, 0).reshape(-1) for b in arrays]
+    """``_flat``, or, for the conv layers' batch-last views ((N, C, H, W) over (C, H, W, N)
+    memory, all laid out alike), 1-D views in that memory order; None sends the call to the
+    twin."""
+    flat = _flat(*arrays)
+    if flat is None and all(a.ndim == 4 for a in arrays):
+        flat = _flat(*(a.transpose(1, 2, 3, 0) for a in arrays))
+    return flat
 
 
 def relu_numpy(a):
@@ -388,7 +381,7 @@ def tanh(a):
     """tanh(a) for a float array: (5) in one Numba pass for float32 (twin ``tanh_numpy``),
     NumPy's for float64; the output has ``a``'s memory order."""
     if a.dtype != np.float32:
-        return np.tanh(a)
+        return tanh_numpy(a)
     y = np.empty_like(a)
     flat = _flat_alike(a, y)
     if flat is None or not _deferred_tanh.ready(*flat):
