@@ -282,3 +282,44 @@ def test_float32_tanh_is_within_one_ulp_everywhere():
     assert ulps.max() <= 1, f"{ulps.max()} ulps at x = {x[np.argmax(ulps)]!r}"
     assert np.signbit(y[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()
     assert np.isnan(E.tanh(np.array([np.nan], np.float32)))[0]
+
+
+@pytest.mark.skipif(not NUMBA_ENABLED, reason="the parallel wrappers are Numba kernels; "
+                    "with Numba off (npae._numba) the twins run, tested above")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_maps_over_several_threads_give_the_twins_bits(dtype, rng, monkeypatch):
+    """Arrays long enough for the parallel wrappers (one contiguous range per thread, cut at
+    multiples of 64 entries): the twins' bits, NaN, +-inf and signed zeros included, for a
+    length that is no multiple of the cut, and each wrapper really ran."""
+    from npae._numba import get_num_threads, max_threads, set_num_threads, use_kernels_now
+    if max_threads() < 2:
+        pytest.skip("one thread on this machine: the maps never split")
+    use_kernels_now()
+    ran = set()
+    for kernel, (parallel, deferred, least) in list(E._PARALLEL.items()):
+        def spy(*args, _p=parallel):
+            ran.add(_p)
+            return _p(*args)
+        monkeypatch.setitem(E._PARALLEL, kernel, (spy, deferred, least))
+    before = get_num_threads()
+    set_num_threads(2)
+    try:
+        n = 4 * (1 << 15) + 37
+        a = (3 * rng.standard_normal(n)).astype(dtype)
+        g = rng.standard_normal(n).astype(dtype)
+        for v, at in ((np.nan, 5), (np.inf, n // 2 + 1), (-np.inf, n - 1), (-0.0, n // 2)):
+            a[at], g[at + 3 if at + 3 < n else 0] = v, v
+        with np.errstate(invalid="ignore"):        # inf * 0: NaN in kernel and twin alike
+            y = E.relu(a)
+            _same_bits(y, E.relu_numpy(a))
+            _same_bits(E.relu_backward(g, y), E.relu_backward_numpy(g, y))
+            t = E.tanh(a)
+            _same_bits(t, E.tanh_numpy(a))
+            _same_bits(E.tanh_backward(g, t), E.tanh_backward_numpy(g, t))
+    finally:
+        set_num_threads(before)
+    # float64 tanh is NumPy's own (no kernel); the other maps split in both dtypes
+    expected = {E._relu_parallel, E._relu_backward_parallel, E._tanh_backward_parallel}
+    if dtype == np.float32:
+        expected.add(E._tanh32_parallel)
+    assert ran == expected
