@@ -100,8 +100,14 @@ def test_maxpool_kernels_match_twins(cfg):
     g = rng.standard_normal(y.shape).astype(dtype)
     # the same additions in the same order: equal bits, which lets a run switch from the
     # twin to the kernel once it is compiled (npae._numba.Deferred)
-    np.testing.assert_array_equal(K.maxpool2d_backward(g, arg, (H, Wd)),
-                                  K.maxpool2d_backward_numpy(g, arg_ref, (H, Wd)))
+    g[rng.random(g.shape) < 0.1] = -0.0           # 0.0 + -0.0 is +0.0 in every path
+    twin = K.maxpool2d_backward_numpy(g, arg_ref, (H, Wd))
+    np.testing.assert_array_equal(K.maxpool2d_backward(g, arg, (H, Wd)), twin)
+    # given the window: non-overlapping windows take the kernel that writes dx entry by
+    # entry; the same bits, signed zeros included
+    dx = K.maxpool2d_backward(g, arg, (H, Wd), k, s, p)
+    bits = {4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
+    np.testing.assert_array_equal(np.ascontiguousarray(dx).view(bits), twin.view(bits))
 
 
 # -- independent references (not the twins) ------------------------------------------------

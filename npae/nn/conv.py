@@ -319,7 +319,8 @@ class MaxPool2d(_Spatial):
         """
         g = self._check_dout(dout, None if self.cache is None else self.cache[0].shape)
         arg, in_shape = self.cache
-        return kernels.maxpool2d_backward(g, arg, in_shape[2:])
+        return kernels.maxpool2d_backward(g, arg, in_shape[2:], self.kernel_size, self.stride,
+                                          self.padding)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -26,7 +26,9 @@ Max pooling (padding counts as -inf, so a padded position never wins):
 Ties in (4) go to the first position in row-major window order (smallest i, then smallest j):
 the comparison is strict (">"), so a later equal value never replaces the current maximum.
 A NaN propagates: the first NaN of a window is its maximum (and arg-max). ``np.argmax``
-follows the same rules, so the twin agrees.
+follows the same rules, so the twin agrees. (5) is a scatter into zeros; where the windows do
+not overlap (stride >= kernel, as in the lecture's first pooling) each input entry is written
+once instead, by a select on the arg-max, which vectorises (the same bits).
 
 Algorithm and memory layout (measured, not guessed)
 ---------------------------------------------------
@@ -108,7 +110,9 @@ def batch_last(a):
 # Numba kernels on batch-last arrays: x_ is (C, H, W, N), g_ is (O, Ho, Wo, N).
 # ------------------------------------------------------------------------------------------
 
-@njit(cache=True, nogil=True)
+# 'contract' lets LLVM fuse each multiply and add into one FMA (one rounding instead of two:
+# fixed at compile time, so still deterministic); no other fast-math licence.
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
     """out_[a,p,q,:] = b[a] + sum over the taps (i, s) of p and (j, t) of q, and over k, of
     Wk[a,k,i,j] src_[k,s,t,:].
@@ -279,6 +283,34 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
     return dx_.reshape(C, H, Wd, N)
 
 
+@njit(cache=True, parallel=True)
+def _maxpool2d_backward_tiled(g_, arg_, H, Wd, kh, kw, sh, sw, ph, pw):
+    """(5) for windows that do not overlap (stride >= kernel on both axes): each input place
+    (h, w) lies in at most one window (p, q), with h + pH = p sH + i, i < kH, so dx_ is
+    written once, place by place: 0.0 + g_[c, p, q, n] where the window's arg-max is this
+    place, else 0.0. The scatter adds the same g to the same 0.0: the same bits, -0.0 and NaN
+    included. No zero-fill and no indexed stores, so LLVM vectorises it; each thread owns
+    whole rows."""
+    C, Ho, Wo, N = g_.shape
+    dx_ = np.empty((C, H, Wd, N), dtype=g_.dtype)
+    zero = np.zeros(1, dtype=g_.dtype)[0]
+    for r in prange(C * H):
+        c, h = r // H, r % H
+        p, i = (h + ph) // sh, (h + ph) % sh
+        row_in = i < kh and p < Ho
+        for w in range(Wd):
+            q, j = (w + pw) // sw, (w + pw) % sw
+            if row_in and j < kw and q < Wo:
+                flat = np.int32(h * Wd + w)
+                for n in range(N):
+                    v = zero + g_[c, p, q, n]
+                    dx_[c, h, w, n] = v if arg_[c, p, q, n] == flat else zero
+            else:
+                for n in range(N):
+                    dx_[c, h, w, n] = zero
+    return dx_
+
+
 @njit(cache=True, nogil=True)
 def _lane_sums(g3, out, zero):
     """out[o, n] = sum over m of g3[o, m, n], m increasing from 0.0: NumPy's order for
@@ -430,12 +462,20 @@ def maxpool2d_forward(x, kernel, stride, padding, out_hw):
     return y_.transpose(3, 0, 1, 2), arg_.transpose(3, 0, 1, 2)
 
 
-def maxpool2d_backward(g, arg, in_hw):
-    """(5): dL/dx (N, C, H, W), each g entry added at its arg-max."""
+def maxpool2d_backward(g, arg, in_hw, kernel=None, stride=None, padding=(0, 0)):
+    """(5): dL/dx (N, C, H, W), each g entry added at its arg-max. Given the pooling's
+    ``kernel`` and ``stride`` (and ``padding``), windows that do not overlap take the kernel
+    that writes each entry once (``_maxpool2d_backward_tiled``; the same bits)."""
     args = (batch_last(g), batch_last(arg), in_hw[0], in_hw[1]) if NUMBA_ENABLED else ()
-    if not _deferred_pool_backward.ready(*args):
-        return maxpool2d_backward_numpy(g, arg, in_hw)
-    return _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
+    tiled = (NUMBA_ENABLED and kernel is not None and stride[0] >= kernel[0]
+             and stride[1] >= kernel[1])
+    if tiled:
+        args += (kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1])
+        if _deferred_pool_backward_tiled.ready(*args):
+            return _maxpool2d_backward_tiled(*args).transpose(3, 0, 1, 2)
+    elif _deferred_pool_backward.ready(*args):
+        return _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
+    return maxpool2d_backward_numpy(g, arg, in_hw)
 
 
 def bias_gradient(g_):
@@ -458,6 +498,7 @@ def bias_gradient(g_):
 #: batches does not wait for them. One batch of a net calls each about twice.
 _deferred_pool_forward = Deferred(_maxpool2d_forward, after=8)
 _deferred_pool_backward = Deferred(_maxpool2d_backward, after=8)
+_deferred_pool_backward_tiled = Deferred(_maxpool2d_backward_tiled, after=8)
 _deferred_lanes = Deferred(_lane_sums, after=64)
 
 
