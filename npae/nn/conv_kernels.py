@@ -75,6 +75,7 @@ the lecture's net, in float32 at batch 128, so they are the only algorithm here
 """
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -348,6 +349,13 @@ def _workers(n):
     return _pool
 
 
+@functools.lru_cache(maxsize=256)
+def _cuts(rows, threads):
+    """[0, rows) cut into ``threads`` contiguous ranges: their bounds (shared between calls;
+    no kernel writes them)."""
+    return np.array([rows * t // threads for t in range(threads + 1)], dtype=np.int64)
+
+
 def _split(kernel, work, rows, out, *args):
     """kernel(*args, out, r0, r1) over the rows [0, rows), cut into one contiguous range per
     thread. Returns out.
@@ -360,7 +368,7 @@ def _split(kernel, work, rows, out, *args):
     if threads <= 1:
         kernel(*args, out, 0, rows)
         return out
-    cuts = np.array([rows * t // threads for t in range(threads + 1)], dtype=np.int64)
+    cuts = _cuts(rows, threads)
     parallel, deferred = _PARALLEL[kernel]
     if deferred.ready(*args, out, cuts):
         parallel(*args, out, cuts)

@@ -253,10 +253,11 @@ def _flat_alike(*arrays):
     """``_flat``, or, for the conv layers' batch-last views ((N, C, H, W) over (C, H, W, N)
     memory, all laid out alike), 1-D views in that memory order; None sends the call to the
     twin."""
-    flat = _flat(*arrays)
-    if flat is None and all(a.ndim == 4 for a in arrays):
-        flat = _flat(*(a.transpose(1, 2, 3, 0) for a in arrays))
-    return flat
+    if arrays[0].ndim == 4 and not arrays[0].flags.c_contiguous:   # the conv layout first
+        if all(a.ndim == 4 for a in arrays):
+            return _flat(*(a.transpose(1, 2, 3, 0) for a in arrays))
+        return None
+    return _flat(*arrays)
 
 
 def relu_numpy(a):
