@@ -12,6 +12,7 @@ from scipy.signal import correlate2d
 
 from npae._numba import get_num_threads, set_num_threads, use_kernels_now
 from npae.nn import conv_kernels as K
+from npae.nn.elementwise_kernels import relu_backward_numpy
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
 
@@ -108,6 +109,11 @@ def test_maxpool_kernels_match_twins(cfg):
     dx = K.maxpool2d_backward(g, arg, (H, Wd), k, s, p)
     bits = {4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
     np.testing.assert_array_equal(np.ascontiguousarray(dx).view(bits), twin.view(bits))
+    # and a ReLU before the pooling (its output is x): dL/dx 1[x > 0], the ReLU's bits
+    r = np.maximum(x - 1, 0)                           # a ReLU's output, with many zeros
+    dx = K.maxpool2d_backward(g, arg, (H, Wd), k, s, p, mask=r)
+    ref = relu_backward_numpy(twin, r)
+    np.testing.assert_array_equal(np.ascontiguousarray(dx).view(bits), ref.view(bits))
 
 
 # -- independent references (not the twins) ------------------------------------------------

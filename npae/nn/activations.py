@@ -78,11 +78,22 @@ class ReLU(Layer):
         self.cache = y
         return y
 
+    def absorb(self, y):
+        """``forward`` for an input the layer before has already passed through max(., 0)
+        (its ``forward_relu``, which ``Sequential`` calls): cache y and return it, as
+        ``forward`` would have on that layer's plain output."""
+        self.cache = y
+        return y
+
     def backward(self, dout):
         """dL/da = dout * 1[a > 0] = dout * 1[y > 0]."""
         y = self.cache
         dout = self._check_dout(dout, None if y is None else y.shape)
         return relu_backward(dout, y)  # one Numba pass, twin: relu_backward_numpy
+
+
+#: the forward and backward that ``absorb`` and the conv kernels' fused ReLU reproduce
+ReLU._fusable = (ReLU.forward, ReLU.backward)
 
 
 class Identity(Layer):

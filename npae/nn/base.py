@@ -105,13 +105,32 @@ class Layer:
         return f"{type(self).__name__}({self.extra_repr()})"
 
 
+def _as_written(layer):
+    """Whether ``layer``'s forward and backward are the ones its fused path reproduces (its
+    class's ``_fusable``): a subclass that overrides either runs on its own, unfused."""
+    cls = type(layer)
+    return getattr(cls, "_fusable", None) == (cls.forward, cls.backward)
+
+
 class Sequential(Layer):
     """Layers applied in order: forward left to right, backward right to left (chain rule).
 
     ``backward`` needs no maths of its own: dL/dx of layer i is the ``dout`` of layer i-1.
     Parameter names are prefixed by the layer's position, e.g. ``"0.W"``; a parameter shared
     by two layers (a tied W) appears once, under its owner.
+
+    Fused pairs (``fuse``, True by default): a layer with ``forward_relu`` (Conv2d,
+    ConvTranspose2d) followed by a ReLU runs as one kernel call, the kernel taking max(., 0)
+    as it stores the output and the ReLU only caching it (``ReLU.absorb``); in backward, a
+    ReLU followed by a layer with ``backward_relu`` is folded into that layer's input
+    gradient, which the kernel multiplies by 1[x > 0] as it stores it. Each layer's
+    cache, output and gradients are the bits the layers give one at a time (a test holds
+    the two ways to that). ``Sequential.fuse = False`` (or ``net.fuse = False`` for one net)
+    runs every layer on its own.
     """
+
+    #: Whether a conv layer and the ReLU beside it run as one kernel call (see above).
+    fuse = True
 
     def __init__(self, *layers):
         super().__init__()
@@ -141,18 +160,43 @@ class Sequential(Layer):
 
     def forward(self, x):
         x = self._check_input(x)
-        for layer in self.layers:
+        layers, i = self.layers, 0
+        while i < len(layers):
+            layer = layers[i]
             outer, layer.check_input = layer.check_input, False
             try:
+                if i + 1 < len(layers) and self._fused_forward(layer, layers[i + 1]):
+                    x = layers[i + 1].absorb(layer.forward_relu(x))
+                    i += 2
+                    continue
                 x = layer.forward(x)
             finally:
                 layer.check_input = outer
+            i += 1
         return x
 
     def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        layers, i = self.layers, len(self.layers) - 1
+        while i >= 0:
+            layer = layers[i]
+            if (i > 0 and layer.needs_input_grad and self._fused_backward(layers[i - 1], layer)
+                    and layers[i - 1].cache is not None):
+                dout = layer.backward_relu(dout)   # this layer's backward, then the ReLU's
+                i -= 2
+            else:
+                dout = layer.backward(dout)
+                i -= 1
         return dout
+
+    def _fused_forward(self, layer, relu):
+        """Whether ``layer`` and the ``relu`` after it run forward as one kernel call."""
+        return (self.fuse and hasattr(layer, "forward_relu") and hasattr(relu, "absorb")
+                and _as_written(layer) and _as_written(relu))
+
+    def _fused_backward(self, relu, layer):
+        """Whether ``layer``'s backward takes on the ``relu`` before it (one kernel call)."""
+        return (self.fuse and hasattr(relu, "absorb") and hasattr(layer, "backward_relu")
+                and _as_written(layer) and _as_written(relu))
 
     def zero_grad(self):
         for layer in self.layers:

@@ -152,11 +152,28 @@ class _ConvNd(_Spatial):
 
     def forward(self, x):
         """y = b + (W applied to x) by the layer's ``_forward_kernel``; cache: x."""
+        return self._forward(x, relu=False)
+
+    def forward_relu(self, x):
+        """max(forward(x), 0): this layer and the ReLU after it, the maximum taken by the
+        kernel as it stores y (one pass over y fewer; the same bits as ``ReLU.forward`` on
+        ``forward(x)``). ``Sequential`` calls it for a conv layer followed by a ReLU, whose
+        ``absorb`` then caches the result; cache: x, as ``forward``."""
+        return self._forward(x, relu=True)
+
+    def _forward(self, x, relu):
         x = self._prepare(x)
         out_hw = self._out_hw(x.shape)
         self.cache = x
         return self._forward_kernel(x, self.params["W"], self.params.get("b"), self.stride,
-                                    self.padding, self.dilation, out_hw)
+                                    self.padding, self.dilation, out_hw, relu=relu)
+
+    def backward_relu(self, dout):
+        """``backward(dout)`` and then the backward of the ReLU before this layer, whose
+        output is this layer's input x: dL/dx 1[x > 0], the product taken by the input
+        gradient's kernel as it stores dL/dx (the same bits as ``ReLU.backward``).
+        ``Sequential`` calls it in place of the two backward passes."""
+        return self._backward(dout, relu_input=True)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -201,6 +218,10 @@ class Conv2d(_ConvNd):
         Parameter gradients are accumulated (``+=``). Returns None instead of dL/dx when
         ``needs_input_grad`` is False (the layer reads the data itself).
         """
+        return self._backward(dout, relu_input=False)
+
+    def _backward(self, dout, relu_input):
+        """``backward``; with ``relu_input``, dL/dx times 1[x > 0] (``backward_relu``)."""
         x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(x, g, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
@@ -208,7 +229,8 @@ class Conv2d(_ConvNd):
         if not self.needs_input_grad:
             return None
         return kernels.conv2d_backward_input(g, self.params["W"], None, self.stride,
-                                             self.padding, self.dilation, x.shape[2:])
+                                             self.padding, self.dilation, x.shape[2:],
+                                             mask=x if relu_input else None)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -260,6 +282,10 @@ class ConvTranspose2d(_ConvNd):
         Parameter gradients are accumulated (``+=``). Returns None instead of dL/dx when
         ``needs_input_grad`` is False.
         """
+        return self._backward(dout, relu_input=False)
+
+    def _backward(self, dout, relu_input):
+        """``backward``; with ``relu_input``, dL/dx times 1[x > 0] (``backward_relu``)."""
         x, g, g_ = self._upstream(dout)
         self.grads["W"] += kernels.conv2d_backward_weight(g, x, self.kernel_size, self.stride,
                                                           self.padding, self.dilation)
@@ -267,7 +293,12 @@ class ConvTranspose2d(_ConvNd):
         if not self.needs_input_grad:
             return None
         return kernels.conv2d_forward(g, self.params["W"], None, self.stride, self.padding,
-                                      self.dilation, x.shape[2:])
+                                      self.dilation, x.shape[2:], mask=x if relu_input else None)
+
+
+#: the forward and backward that ``forward_relu`` and ``backward_relu`` extend
+Conv2d._fusable = (Conv2d.forward, Conv2d.backward)
+ConvTranspose2d._fusable = (ConvTranspose2d.forward, ConvTranspose2d.backward)
 
 
 class MaxPool2d(_Spatial):
@@ -306,7 +337,7 @@ class MaxPool2d(_Spatial):
         x = self._prepare(x)
         y, arg = kernels.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding,
                                            self._out_hw(x.shape))
-        self.cache = (arg, x.shape)
+        self.cache = (arg, x)   # x only for backward_relu's mask (a reference, no copy)
         return y
 
     def backward(self, dout):
@@ -317,11 +348,24 @@ class MaxPool2d(_Spatial):
         i.e. each upstream entry goes to the input that won its window (sums where
         overlapping windows share a winner); every other input gets 0.
         """
+        return self._backward(dout, relu_input=False)
+
+    def backward_relu(self, dout):
+        """``backward(dout)`` and then the backward of the ReLU before this layer (its output
+        is this layer's input x): dL/dx 1[x > 0], taken as dL/dx is stored where the windows
+        do not overlap (the same bits as ``ReLU.backward``). ``Sequential`` calls it in place
+        of the two backward passes."""
+        return self._backward(dout, relu_input=True)
+
+    def _backward(self, dout, relu_input):
         g = self._check_dout(dout, None if self.cache is None else self.cache[0].shape)
-        arg, in_shape = self.cache
-        return kernels.maxpool2d_backward(g, arg, in_shape[2:], self.kernel_size, self.stride,
-                                          self.padding)
+        arg, x = self.cache
+        return kernels.maxpool2d_backward(g, arg, x.shape[2:], self.kernel_size, self.stride,
+                                          self.padding, mask=x if relu_input else None)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
+
+
+MaxPool2d._fusable = (MaxPool2d.forward, MaxPool2d.backward)

@@ -82,6 +82,7 @@ import numpy as np
 
 from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit, prange
 from .conv_taps import adjoint_taps, forward_taps, offset_taps  # the tap tables
+from .elementwise_kernels import relu_backward_numpy, relu_numpy  # the fused pairs' twins
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
@@ -114,9 +115,14 @@ def batch_last(a):
 # 'contract' lets LLVM fuse each multiply and add into one FMA (one rounding instead of two:
 # fixed at compile time, so still deterministic); no other fast-math licence.
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
+def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, r0, r1):
     """out_[a,p,q,:] = b[a] + sum over the taps (i, s) of p and (j, t) of q, and over k, of
     Wk[a,k,i,j] src_[k,s,t,:].
+
+    ``mode`` 1 stores max(out, 0) instead (a ReLU after the layer, with ``_relu_kernel``'s
+    expression, so its bits); ``mode`` 2 stores out 1[m_ > 0] (the derivative of a ReLU
+    before the layer, m_ its output, with ``_relu_backward_kernel``'s expression); ``mode``
+    0 stores out as it is (m_ unused, empty).
 
     (1) is this with src_ = x_, Wk = W and the forward taps; (2) is it with src_ = g_,
     Wk = W transposed to (C, O, kH, kW) and the adjoint taps, so one kernel (one compile)
@@ -129,6 +135,7 @@ def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
     has_b = b.shape[0] == A
     acc0 = np.empty(N, dtype=src_.dtype)
     acc1 = np.empty(N, dtype=src_.dtype)
+    zero, one = np.zeros(1, dtype=src_.dtype)[0], np.ones(1, dtype=src_.dtype)[0]
     for r in range(r0, r1):
         a, p = 2 * (r // Ho), r % Ho
         # the pair (a, a1); an odd A's last channel pairs with itself (computed twice: one
@@ -162,9 +169,19 @@ def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
                             x0 = src_[k, s, t, n]
                             acc0[n] += w0 * x0
                             acc1[n] += v0 * x0
-            for n in range(N):
-                out_[a, p, q, n] = acc0[n]
-                out_[a1, p, q, n] = acc1[n]
+            if mode == 0:
+                for n in range(N):
+                    out_[a, p, q, n] = acc0[n]
+                    out_[a1, p, q, n] = acc1[n]
+            elif mode == 1:
+                for n in range(N):
+                    u, v = acc0[n], acc1[n]
+                    out_[a, p, q, n] = u if (u > zero or u != u) else zero
+                    out_[a1, p, q, n] = v if (v > zero or v != v) else zero
+            else:
+                for n in range(N):
+                    out_[a, p, q, n] = acc0[n] * (one if m_[a, p, q, n] > zero else zero)
+                    out_[a1, p, q, n] = acc1[n] * (one if m_[a1, p, q, n] > zero else zero)
 
 
 def _gather_rows(A, Ho):
@@ -285,16 +302,19 @@ def _maxpool2d_backward(g_, arg_, H, Wd):
 
 
 @njit(cache=True, parallel=True)
-def _maxpool2d_backward_tiled(g_, arg_, H, Wd, kh, kw, sh, sw, ph, pw):
+def _maxpool2d_backward_tiled(g_, arg_, H, Wd, kh, kw, sh, sw, ph, pw, m_):
     """(5) for windows that do not overlap (stride >= kernel on both axes): each input place
     (h, w) lies in at most one window (p, q), with h + pH = p sH + i, i < kH, so dx_ is
     written once, place by place: 0.0 + g_[c, p, q, n] where the window's arg-max is this
     place, else 0.0. The scatter adds the same g to the same 0.0: the same bits, -0.0 and NaN
     included. No zero-fill and no indexed stores, so LLVM vectorises it; each thread owns
-    whole rows."""
+    whole rows. A non-empty m_ (C, H, W, N) multiplies each entry by 1[m_ > 0] as it is
+    stored: the backward of a ReLU before the pooling, m_ its output, with
+    ``_relu_backward_kernel``'s expression (its bits)."""
     C, Ho, Wo, N = g_.shape
     dx_ = np.empty((C, H, Wd, N), dtype=g_.dtype)
-    zero = np.zeros(1, dtype=g_.dtype)[0]
+    zero, one = np.zeros(1, dtype=g_.dtype)[0], np.ones(1, dtype=g_.dtype)[0]
+    masked = m_.size > 0
     for r in prange(C * H):
         c, h = r // H, r % H
         p, i = (h + ph) // sh, (h + ph) % sh
@@ -303,10 +323,16 @@ def _maxpool2d_backward_tiled(g_, arg_, H, Wd, kh, kw, sh, sw, ph, pw):
             q, j = (w + pw) // sw, (w + pw) % sw
             if row_in and j < kw and q < Wo:
                 flat = np.int32(h * Wd + w)
-                for n in range(N):
-                    v = zero + g_[c, p, q, n]
-                    dx_[c, h, w, n] = v if arg_[c, p, q, n] == flat else zero
-            else:
+                if masked:
+                    for n in range(N):
+                        v = zero + g_[c, p, q, n]
+                        v = v if arg_[c, p, q, n] == flat else zero
+                        dx_[c, h, w, n] = v * (one if m_[c, h, w, n] > zero else zero)
+                else:
+                    for n in range(N):
+                        v = zero + g_[c, p, q, n]
+                        dx_[c, h, w, n] = v if arg_[c, p, q, n] == flat else zero
+            else:  # in no window: 0.0, and 0.0 1[m > 0] is 0.0 as well
                 for n in range(N):
                     dx_[c, h, w, n] = zero
     return dx_
@@ -386,9 +412,9 @@ def _split(kernel, work, rows, out, *args):
 # The parallel wrappers: one range of rows per Numba thread, each range the serial kernel's
 # call, so a row's result does not depend on which wrapper or thread computed it.
 @njit(cache=True, parallel=True)
-def _gather_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts):
+def _gather_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, cuts):
     for t in prange(cuts.shape[0] - 1):
-        _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts[t], cuts[t + 1])
+        _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, cuts[t], cuts[t + 1])
 
 
 @njit(cache=True, parallel=True)
@@ -413,35 +439,65 @@ def _macs(x_or_g, W, out_hw):
     return x_or_g.shape[0] * out_hw[0] * out_hw[1] * W.size
 
 
-def conv2d_forward(x, W, b, stride, padding, dilation, out_hw):
-    """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None."""
+def _epilogue(relu, mask, shape, dtype):
+    """``_gather``'s ``mode`` and ``m_`` for an output of NCHW ``shape``: a ReLU after it
+    (``relu``), or the derivative of a ReLU before it whose output is ``mask``."""
+    if mask is None:
+        return (1 if relu else 0), np.empty((0, 0, 0, 0), dtype)
+    if relu or mask.shape != tuple(shape):
+        raise ValueError(f"mask of shape {mask.shape} for an output of shape {tuple(shape)}"
+                         f"{' with relu=True' if relu else ''}: the mask is the output of the "
+                         "ReLU before the layer, of the layer's input shape, without relu")
+    return 2, batch_last(mask).astype(dtype, copy=False)
+
+
+def _twin_epilogue(y, relu, mask):
+    """The same epilogue on a twin's output, by the ReLU layer's own twins."""
+    if mask is not None:
+        _epilogue(relu, mask, y.shape, y.dtype)          # the same checks
+        return relu_backward_numpy(y, mask)
+    return relu_numpy(y) if relu else y
+
+
+def conv2d_forward(x, W, b, stride, padding, dilation, out_hw, relu=False, mask=None):
+    """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None.
+
+    ``relu=True`` returns max(y, 0), applied as y is stored; ``mask`` (an array of y's shape)
+    returns y 1[mask > 0] (for ConvTranspose2d's input gradient when a ReLU precedes it):
+    the bits of ``npae.nn.elementwise_kernels``' ``relu`` and ``relu_backward`` applied
+    after the call (``npae.nn.Sequential``'s fused pairs)."""
     if not NUMBA_ENABLED:
-        return conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw)
+        return _twin_epilogue(conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw),
+                              relu, mask)
     x_ = batch_last(x)
     W = np.ascontiguousarray(W, dtype=x_.dtype)
     (_, _, H, Wd), (kh, kw) = x.shape, W.shape[2:]
     O, N = W.shape[0], x.shape[0]
     y_ = np.empty((O, out_hw[0], out_hw[1], N), dtype=x_.dtype)
+    mode, m_ = _epilogue(relu, mask, (N, O) + tuple(out_hw), x_.dtype)
     _split(_gather, _macs(x, W, out_hw), _gather_rows(O, out_hw[0]), y_, x_, W,
            _bias(b, O, x_.dtype),
            *forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
-           *forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]))
+           *forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]), mode, m_)
     return y_.transpose(3, 0, 1, 2)
 
 
-def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw):
-    """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None."""
+def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw, relu=False, mask=None):
+    """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None. ``relu`` and
+    ``mask`` as in ``conv2d_forward`` (ConvTranspose2d's forward runs this one)."""
     if not NUMBA_ENABLED:
-        return conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw)
+        return _twin_epilogue(
+            conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw), relu, mask)
     g_ = batch_last(g)
     Wt = np.ascontiguousarray(W.transpose(1, 0, 2, 3), dtype=g_.dtype)   # (C, O, kH, kW)
     (_, _, Ho, Wo), (kh, kw) = g.shape, W.shape[2:]
     C, N = W.shape[1], g.shape[0]
     dx_ = np.empty((C, in_hw[0], in_hw[1], N), dtype=g_.dtype)
+    mode, m_ = _epilogue(relu, mask, (N, C) + tuple(in_hw), g_.dtype)
     _split(_gather, _macs(g, W, g.shape[2:]), _gather_rows(C, in_hw[0]), dx_, g_, Wt,
            _bias(b, C, g_.dtype),
            *adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
-           *adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]))
+           *adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]), mode, m_)
     return dx_.transpose(3, 0, 1, 2)
 
 
@@ -470,20 +526,27 @@ def maxpool2d_forward(x, kernel, stride, padding, out_hw):
     return y_.transpose(3, 0, 1, 2), arg_.transpose(3, 0, 1, 2)
 
 
-def maxpool2d_backward(g, arg, in_hw, kernel=None, stride=None, padding=(0, 0)):
+def maxpool2d_backward(g, arg, in_hw, kernel=None, stride=None, padding=(0, 0), mask=None):
     """(5): dL/dx (N, C, H, W), each g entry added at its arg-max. Given the pooling's
     ``kernel`` and ``stride`` (and ``padding``), windows that do not overlap take the kernel
-    that writes each entry once (``_maxpool2d_backward_tiled``; the same bits)."""
+    that writes each entry once (``_maxpool2d_backward_tiled``; the same bits). ``mask`` (the
+    pooling's input, the output of a ReLU before it) returns dL/dx 1[mask > 0], the ReLU's
+    backward too, with its bits (taken as dx is stored where the windows do not overlap)."""
     args = (batch_last(g), batch_last(arg), in_hw[0], in_hw[1]) if NUMBA_ENABLED else ()
     tiled = (NUMBA_ENABLED and kernel is not None and stride[0] >= kernel[0]
              and stride[1] >= kernel[1])
     if tiled:
-        args += (kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1])
+        m_ = (np.empty((0, 0, 0, 0), g.dtype) if mask is None
+              else batch_last(mask).astype(g.dtype, copy=False))
+        args += (kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], m_)
         if _deferred_pool_backward_tiled.ready(*args):
             return _maxpool2d_backward_tiled(*args).transpose(3, 0, 1, 2)
+        dx = maxpool2d_backward_numpy(g, arg, in_hw)
     elif _deferred_pool_backward.ready(*args):
-        return _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
-    return maxpool2d_backward_numpy(g, arg, in_hw)
+        dx = _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
+    else:
+        dx = maxpool2d_backward_numpy(g, arg, in_hw)
+    return dx if mask is None else relu_backward_numpy(dx, mask)
 
 
 def bias_gradient(g_):
