@@ -292,13 +292,29 @@ def _lecture_net(dtype, fuse):
     return net
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_conv_relu_pairs_give_the_layers_bits(dtype, monkeypatch):
+def test_fused_conv_relu_pairs_give_the_layers_bits(dtype, compiled, monkeypatch):
     """Sequential's fused pairs (a conv layer's kernel taking the ReLU after it in forward,
     and the ReLU before it in backward) against the layers one at a time, on the lecture's
     net: the output, dL/dx, every parameter gradient and every layer's cache are the same
-    bits, and the fused calls really ran (4 in forward, 4 in backward). With Numba off the
-    conv twins and the ReLU's twins give the same bits too."""
+    bits, and the fused calls really ran (4 in forward, 4 in backward), before the fused
+    kernels are compiled (the ReLU applied after the plain kernel) and after (folded into
+    their stores: ``compiled``, where Numba is on). With Numba off the conv twins and the
+    ReLU's twins give the same bits too."""
+    from npae._numba import NUMBA_ENABLED
+    if compiled and not NUMBA_ENABLED:
+        pytest.skip("Numba is off: the fused kernels are never compiled")
+    for deferred in (K._deferred_gather_relu, K._deferred_pool_backward_tiled):
+        monkeypatch.setattr(deferred, "done", compiled)
+        monkeypatch.setattr(deferred, "after", 10**9)   # no background compile mid-test
+    folded = []
+    split = K._split
+
+    def spy_split(kernel, *args):
+        folded.append(kernel is K._gather_relu)
+        return split(kernel, *args)
+    monkeypatch.setattr(K, "_split", spy_split)
     calls = []
     for cls in (Conv2d, ConvTranspose2d, MaxPool2d):
         for name in ("forward_relu", "backward_relu"):
@@ -321,7 +337,11 @@ def test_fused_conv_relu_pairs_give_the_layers_bits(dtype, monkeypatch):
         dx = net.backward(g)
         caches = [layer.cache for layer in net.layers if isinstance(layer, ReLU)]
         out[fuse] = (y, dx, net.gradients(), caches, list(calls))
-    (y0, dx0, g0, c0, calls0), (y1, dx1, g1, c1, calls1) = out[False], out[True]
+        out[fuse] += (sum(folded),)
+        folded.clear()
+    (y0, dx0, g0, c0, calls0, f0), (y1, dx1, g1, c1, calls1, f1) = out[False], out[True]
+    # the kernel folding the ReLU in: 4 forward, 2 input gradients (the other 2 are pools')
+    assert f0 == 0 and f1 == (6 if compiled else 0)
     assert calls0 == [] and calls1.count("forward_relu") == 4
     # every ReLU has a conv or a max pooling after it
     assert calls1.count("backward_relu") == 4

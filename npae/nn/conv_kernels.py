@@ -82,7 +82,7 @@ import numpy as np
 
 from .._numba import NUMBA_ENABLED, Deferred, get_num_threads, njit, prange
 from .conv_taps import adjoint_taps, forward_taps, offset_taps  # the tap tables
-from .elementwise_kernels import relu_backward_numpy, relu_numpy  # the fused pairs' twins
+from . import elementwise_kernels as ew  # ReLU's maps: the fused pairs' unfused form
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "batch_last",
@@ -112,68 +112,91 @@ def batch_last(a):
 # Numba kernels on batch-last arrays: x_ is (C, H, W, N), g_ is (O, Ho, Wo, N).
 # ------------------------------------------------------------------------------------------
 
+# Inlined into its callers (Numba's IR inlining: no compile of its own, so a first fit
+# compiles one kernel, ``_gather``, for (1) and (2)).
+@njit(inline="always")
+def _accumulate(src_, Wk, b, ti, ts, nti, tj, tt, ntj, a, a1, p, q, acc0, acc1):
+    """acc0[:] = b[a] + sum over the taps (i, s) of p and (j, t) of q, and over k, of
+    Wk[a,k,i,j] src_[k,s,t,:], and acc1 the same for channel a1: the output place (p, q) of
+    the channel pair (a, a1), which share each load of a source row."""
+    K, N = src_.shape[0], src_.shape[3]
+    has_b = b.shape[0] == Wk.shape[0]
+    b0 = b[a] if has_b else 0.0
+    b1 = b[a1] if has_b else 0.0
+    for n in range(N):
+        acc0[n] = b0
+        acc1[n] = b1
+    for e1 in range(nti[p]):
+        i, s = ti[p, e1], ts[p, e1]
+        for e2 in range(ntj[q]):
+            j, t = tj[q, e2], tt[q, e2]
+            k = 0
+            while k + 4 <= K:  # four channels per pass: one load/store of acc, not four
+                w0, w1, w2, w3 = Wk[a, k, i, j], Wk[a, k + 1, i, j], \
+                    Wk[a, k + 2, i, j], Wk[a, k + 3, i, j]
+                v0, v1, v2, v3 = Wk[a1, k, i, j], Wk[a1, k + 1, i, j], \
+                    Wk[a1, k + 2, i, j], Wk[a1, k + 3, i, j]
+                for n in range(N):
+                    x0, x1 = src_[k, s, t, n], src_[k + 1, s, t, n]
+                    x2, x3 = src_[k + 2, s, t, n], src_[k + 3, s, t, n]
+                    acc0[n] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
+                    acc1[n] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
+                k += 4
+            for k in range(k, K):
+                w0, v0 = Wk[a, k, i, j], Wk[a1, k, i, j]
+                for n in range(N):
+                    x0 = src_[k, s, t, n]
+                    acc0[n] += w0 * x0
+                    acc1[n] += v0 * x0
+
+
 # 'contract' lets LLVM fuse each multiply and add into one FMA (one rounding instead of two:
 # fixed at compile time, so still deterministic); no other fast-math licence.
 @njit(cache=True, nogil=True, fastmath={"contract"})
-def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, r0, r1):
+def _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, r0, r1):
     """out_[a,p,q,:] = b[a] + sum over the taps (i, s) of p and (j, t) of q, and over k, of
-    Wk[a,k,i,j] src_[k,s,t,:].
-
-    ``mode`` 1 stores max(out, 0) instead (a ReLU after the layer, with ``_relu_kernel``'s
-    expression, so its bits); ``mode`` 2 stores out 1[m_ > 0] (the derivative of a ReLU
-    before the layer, m_ its output, with ``_relu_backward_kernel``'s expression); ``mode``
-    0 stores out as it is (m_ unused, empty).
+    Wk[a,k,i,j] src_[k,s,t,:] (``_accumulate``).
 
     (1) is this with src_ = x_, Wk = W and the forward taps; (2) is it with src_ = g_,
     Wk = W transposed to (C, O, kH, kW) and the adjoint taps, so one kernel (one compile)
-    serves both. ``b`` is empty for no bias. Output channels go in pairs (a, a + 1), which
-    share each load of a source row; row r = (a // 2) Ho + p for r in [r0, r1) computes
-    out_[a, p] and out_[a + 1, p] of out_ (A, Ho, Wo, N)."""
-    K, _, _, N = src_.shape
-    A = Wk.shape[0]
+    serves both. ``b`` is empty for no bias. Output channels go in pairs (a, a + 1); row
+    r = (a // 2) Ho + p for r in [r0, r1) computes out_[a, p] and out_[a + 1, p] of out_
+    (A, Ho, Wo, N)."""
+    N, A = src_.shape[3], Wk.shape[0]
     Ho, Wo = out_.shape[1], out_.shape[2]
-    has_b = b.shape[0] == A
     acc0 = np.empty(N, dtype=src_.dtype)
     acc1 = np.empty(N, dtype=src_.dtype)
-    zero, one = np.zeros(1, dtype=src_.dtype)[0], np.ones(1, dtype=src_.dtype)[0]
     for r in range(r0, r1):
         a, p = 2 * (r // Ho), r % Ho
         # the pair (a, a1); an odd A's last channel pairs with itself (computed twice: one
         # loop body, not two, keeps the compile short)
         a1 = min(a + 1, A - 1)
         for q in range(Wo):
-            b0 = b[a] if has_b else 0.0
-            b1 = b[a1] if has_b else 0.0
+            _accumulate(src_, Wk, b, ti, ts, nti, tj, tt, ntj, a, a1, p, q, acc0, acc1)
             for n in range(N):
-                acc0[n] = b0
-                acc1[n] = b1
-            for e1 in range(nti[p]):
-                i, s = ti[p, e1], ts[p, e1]
-                for e2 in range(ntj[q]):
-                    j, t = tj[q, e2], tt[q, e2]
-                    k = 0
-                    while k + 4 <= K:  # four channels per pass: one load/store of acc, not four
-                        w0, w1, w2, w3 = Wk[a, k, i, j], Wk[a, k + 1, i, j], \
-                            Wk[a, k + 2, i, j], Wk[a, k + 3, i, j]
-                        v0, v1, v2, v3 = Wk[a1, k, i, j], Wk[a1, k + 1, i, j], \
-                            Wk[a1, k + 2, i, j], Wk[a1, k + 3, i, j]
-                        for n in range(N):
-                            x0, x1 = src_[k, s, t, n], src_[k + 1, s, t, n]
-                            x2, x3 = src_[k + 2, s, t, n], src_[k + 3, s, t, n]
-                            acc0[n] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
-                            acc1[n] += v0 * x0 + v1 * x1 + v2 * x2 + v3 * x3
-                        k += 4
-                    for k in range(k, K):
-                        w0, v0 = Wk[a, k, i, j], Wk[a1, k, i, j]
-                        for n in range(N):
-                            x0 = src_[k, s, t, n]
-                            acc0[n] += w0 * x0
-                            acc1[n] += v0 * x0
-            if mode == 0:
-                for n in range(N):
-                    out_[a, p, q, n] = acc0[n]
-                    out_[a1, p, q, n] = acc1[n]
-            elif mode == 1:
+                out_[a, p, q, n] = acc0[n]
+                out_[a1, p, q, n] = acc1[n]
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _gather_relu(src_, Wk, b, ti, ts, nti, tj, tt, ntj, m_, out_, r0, r1):
+    """``_gather`` with a ReLU folded into its store (``npae.nn.Sequential``'s fused pairs):
+    for an empty m_, max(out, 0) (the ReLU after the layer, with ``_relu_kernel``'s
+    expression, so its bits); else out 1[m_ > 0] (the backward of the ReLU before the
+    layer, m_ its output, with ``_relu_backward_kernel``'s expression). A kernel of its own,
+    compiled in the background (``_deferred_relu``): a first fit compiles ``_gather`` only."""
+    N, A = src_.shape[3], Wk.shape[0]
+    Ho, Wo = out_.shape[1], out_.shape[2]
+    acc0 = np.empty(N, dtype=src_.dtype)
+    acc1 = np.empty(N, dtype=src_.dtype)
+    zero, one = np.zeros(1, dtype=src_.dtype)[0], np.ones(1, dtype=src_.dtype)[0]
+    after = m_.size == 0
+    for r in range(r0, r1):
+        a, p = 2 * (r // Ho), r % Ho
+        a1 = min(a + 1, A - 1)
+        for q in range(Wo):
+            _accumulate(src_, Wk, b, ti, ts, nti, tj, tt, ntj, a, a1, p, q, acc0, acc1)
+            if after:
                 for n in range(N):
                     u, v = acc0[n], acc1[n]
                     out_[a, p, q, n] = u if (u > zero or u != u) else zero
@@ -412,9 +435,15 @@ def _split(kernel, work, rows, out, *args):
 # The parallel wrappers: one range of rows per Numba thread, each range the serial kernel's
 # call, so a row's result does not depend on which wrapper or thread computed it.
 @njit(cache=True, parallel=True)
-def _gather_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, cuts):
+def _gather_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts):
     for t in prange(cuts.shape[0] - 1):
-        _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, mode, m_, out_, cuts[t], cuts[t + 1])
+        _gather(src_, Wk, b, ti, ts, nti, tj, tt, ntj, out_, cuts[t], cuts[t + 1])
+
+
+@njit(cache=True, parallel=True)
+def _gather_relu_parallel(src_, Wk, b, ti, ts, nti, tj, tt, ntj, m_, out_, cuts):
+    for t in prange(cuts.shape[0] - 1):
+        _gather_relu(src_, Wk, b, ti, ts, nti, tj, tt, ntj, m_, out_, cuts[t], cuts[t + 1])
 
 
 @njit(cache=True, parallel=True)
@@ -426,6 +455,7 @@ def _conv2d_backward_weight_parallel(x_, g_, tp, th, ntp, tq, tw, ntq, dW, cuts)
 #: kernel -> (its parallel wrapper, the wrapper's deferred compile). A fit calls each kernel
 #: 2-4 times a batch: a first fit on a few batches never waits for these compiles.
 _PARALLEL = {_gather: (_gather_parallel, Deferred(_gather_parallel, after=64)),
+             _gather_relu: (_gather_relu_parallel, Deferred(_gather_relu_parallel, after=96)),
              _conv2d_backward_weight: (_conv2d_backward_weight_parallel,
                                        Deferred(_conv2d_backward_weight_parallel, after=32))}
 
@@ -439,66 +469,78 @@ def _macs(x_or_g, W, out_hw):
     return x_or_g.shape[0] * out_hw[0] * out_hw[1] * W.size
 
 
-def _epilogue(relu, mask, shape, dtype):
-    """``_gather``'s ``mode`` and ``m_`` for an output of NCHW ``shape``: a ReLU after it
-    (``relu``), or the derivative of a ReLU before it whose output is ``mask``."""
+def _fold(relu, mask, shape, dtype):
+    """``_gather_relu``'s m_ for an output of NCHW ``shape`` with a ReLU after it (``relu``)
+    or the backward of a ReLU before it whose output is ``mask``; None for neither."""
     if mask is None:
-        return (1 if relu else 0), np.empty((0, 0, 0, 0), dtype)
+        return np.empty((0, 0, 0, 0), dtype) if relu else None
     if relu or mask.shape != tuple(shape):
         raise ValueError(f"mask of shape {mask.shape} for an output of shape {tuple(shape)}"
                          f"{' with relu=True' if relu else ''}: the mask is the output of the "
                          "ReLU before the layer, of the layer's input shape, without relu")
-    return 2, batch_last(mask).astype(dtype, copy=False)
+    return batch_last(mask).astype(dtype, copy=False)
 
 
-def _twin_epilogue(y, relu, mask):
-    """The same epilogue on a twin's output, by the ReLU layer's own twins."""
+def _unfolded(y, relu, mask):
+    """The ReLU's forward or backward after the call, by the ReLU layer's own functions
+    (its kernel or its twin: the same bits as ``_gather_relu``)."""
     if mask is not None:
-        _epilogue(relu, mask, y.shape, y.dtype)          # the same checks
-        return relu_backward_numpy(y, mask)
-    return relu_numpy(y) if relu else y
+        return ew.relu_backward(y, mask)
+    return ew.relu(y) if relu else y
+
+
+def _run_gather(work, rows, out_, args, relu, mask):
+    """``_gather`` over ``rows`` into out_ (batch-last); with ``relu`` or ``mask``, the ReLU
+    folded into the store by ``_gather_relu`` once that is compiled, else applied after."""
+    m_ = _fold(relu, mask, (out_.shape[3],) + out_.shape[:3], out_.dtype)
+    out = out_.transpose(3, 0, 1, 2)
+    if m_ is not None and _deferred_gather_relu.ready(*args, m_, out_, 0, 0):
+        _split(_gather_relu, work, rows, out_, *args, m_)
+        return out
+    _split(_gather, work, rows, out_, *args)
+    return _unfolded(out, relu, mask)
 
 
 def conv2d_forward(x, W, b, stride, padding, dilation, out_hw, relu=False, mask=None):
     """(1): y (N, O, Ho, Wo) for x (N, C, H, W), W (O, C, kH, kW), b (O,) or None.
 
-    ``relu=True`` returns max(y, 0), applied as y is stored; ``mask`` (an array of y's shape)
-    returns y 1[mask > 0] (for ConvTranspose2d's input gradient when a ReLU precedes it):
-    the bits of ``npae.nn.elementwise_kernels``' ``relu`` and ``relu_backward`` applied
-    after the call (``npae.nn.Sequential``'s fused pairs)."""
+    ``relu=True`` returns max(y, 0); ``mask`` (an array of y's shape) returns y 1[mask > 0]
+    (for ConvTranspose2d's input gradient when a ReLU precedes it): the bits of
+    ``npae.nn.elementwise_kernels``' ``relu`` and ``relu_backward`` applied after the call,
+    taken as y is stored once ``_gather_relu`` is compiled (``npae.nn.Sequential``'s fused
+    pairs)."""
     if not NUMBA_ENABLED:
-        return _twin_epilogue(conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw),
-                              relu, mask)
+        _fold(relu, mask, (x.shape[0], W.shape[0]) + tuple(out_hw), x.dtype)   # its checks
+        return _unfolded(conv2d_forward_numpy(x, W, b, stride, padding, dilation, out_hw),
+                         relu, mask)
     x_ = batch_last(x)
     W = np.ascontiguousarray(W, dtype=x_.dtype)
     (_, _, H, Wd), (kh, kw) = x.shape, W.shape[2:]
     O, N = W.shape[0], x.shape[0]
     y_ = np.empty((O, out_hw[0], out_hw[1], N), dtype=x_.dtype)
-    mode, m_ = _epilogue(relu, mask, (N, O) + tuple(out_hw), x_.dtype)
-    _split(_gather, _macs(x, W, out_hw), _gather_rows(O, out_hw[0]), y_, x_, W,
-           _bias(b, O, x_.dtype),
-           *forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
-           *forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]), mode, m_)
-    return y_.transpose(3, 0, 1, 2)
+    args = (x_, W, _bias(b, O, x_.dtype),
+            *forward_taps(out_hw[0], H, kh, stride[0], padding[0], dilation[0]),
+            *forward_taps(out_hw[1], Wd, kw, stride[1], padding[1], dilation[1]))
+    return _run_gather(_macs(x, W, out_hw), _gather_rows(O, out_hw[0]), y_, args, relu, mask)
 
 
 def conv2d_backward_input(g, W, b, stride, padding, dilation, in_hw, relu=False, mask=None):
     """(2): dL/dx (N, C, H, W) for g (N, O, Ho, Wo); plus b (C,) unless None. ``relu`` and
     ``mask`` as in ``conv2d_forward`` (ConvTranspose2d's forward runs this one)."""
     if not NUMBA_ENABLED:
-        return _twin_epilogue(
+        _fold(relu, mask, (g.shape[0], W.shape[1]) + tuple(in_hw), g.dtype)   # its checks
+        return _unfolded(
             conv2d_backward_input_numpy(g, W, b, stride, padding, dilation, in_hw), relu, mask)
     g_ = batch_last(g)
     Wt = np.ascontiguousarray(W.transpose(1, 0, 2, 3), dtype=g_.dtype)   # (C, O, kH, kW)
     (_, _, Ho, Wo), (kh, kw) = g.shape, W.shape[2:]
     C, N = W.shape[1], g.shape[0]
     dx_ = np.empty((C, in_hw[0], in_hw[1], N), dtype=g_.dtype)
-    mode, m_ = _epilogue(relu, mask, (N, C) + tuple(in_hw), g_.dtype)
-    _split(_gather, _macs(g, W, g.shape[2:]), _gather_rows(C, in_hw[0]), dx_, g_, Wt,
-           _bias(b, C, g_.dtype),
-           *adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
-           *adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]), mode, m_)
-    return dx_.transpose(3, 0, 1, 2)
+    args = (g_, Wt, _bias(b, C, g_.dtype),
+            *adjoint_taps(in_hw[0], Ho, kh, stride[0], padding[0], dilation[0]),
+            *adjoint_taps(in_hw[1], Wo, kw, stride[1], padding[1], dilation[1]))
+    return _run_gather(_macs(g, W, g.shape[2:]), _gather_rows(C, in_hw[0]), dx_, args, relu,
+                       mask)
 
 
 def conv2d_backward_weight(x, g, kernel, stride, padding, dilation):
@@ -546,7 +588,7 @@ def maxpool2d_backward(g, arg, in_hw, kernel=None, stride=None, padding=(0, 0), 
         dx = _maxpool2d_backward(*args).transpose(3, 0, 1, 2)
     else:
         dx = maxpool2d_backward_numpy(g, arg, in_hw)
-    return dx if mask is None else relu_backward_numpy(dx, mask)
+    return dx if mask is None else ew.relu_backward(dx, mask)
 
 
 def bias_gradient(g_):
@@ -570,6 +612,8 @@ def bias_gradient(g_):
 _deferred_pool_forward = Deferred(_maxpool2d_forward, after=8)
 _deferred_pool_backward = Deferred(_maxpool2d_backward, after=8)
 _deferred_pool_backward_tiled = Deferred(_maxpool2d_backward_tiled, after=8)
+#: the fused pairs' kernel: until it is compiled, the ReLU runs after the plain kernel
+_deferred_gather_relu = Deferred(_gather_relu, after=24)
 _deferred_lanes = Deferred(_lane_sums, after=64)
 
 
