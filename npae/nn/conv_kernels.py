@@ -184,7 +184,8 @@ def _gather_relu(src_, Wk, b, ti, ts, nti, tj, tt, ntj, m_, out_, r0, r1):
     for an empty m_, max(out, 0) (the ReLU after the layer, with ``_relu_kernel``'s
     expression, so its bits); else out 1[m_ > 0] (the backward of the ReLU before the
     layer, m_ its output, with ``_relu_backward_kernel``'s expression). A kernel of its own,
-    compiled in the background (``_deferred_relu``): a first fit compiles ``_gather`` only."""
+    compiled in the background (``_deferred_gather_relu``): a first fit compiles ``_gather``
+    only."""
     N, A = src_.shape[3], Wk.shape[0]
     Ho, Wo = out_.shape[1], out_.shape[2]
     acc0 = np.empty(N, dtype=src_.dtype)
