@@ -15,6 +15,7 @@ of these losses, with a forward (L) and a backward (dL/dâ) like every ``npae.nn
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlog1py, xlogy
 
 from ._validation import as_float_array, check_param
 from .nn.activations import Sigmoid, sigmoid
@@ -74,7 +75,6 @@ def cross_entropy(x_hat, x):
     if x_hat.min() < 0 or x_hat.max() > 1:
         raise ValueError("x_hat must lie in [0, 1] for the cross-entropy (a probability); "
                          "did you pass logits? Use cross_entropy_with_logits for those")
-    from scipy.special import xlog1py, xlogy  # imported on use: `import npae` stays quick
     return float(-(xlogy(x, x_hat) + xlog1py(1.0 - x, -x_hat)).sum() / _n(x_hat))
 
 

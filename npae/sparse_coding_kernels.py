@@ -10,6 +10,7 @@ count. Their inputs are finite: ``npae.sparse_coding.solve_gram`` refuses anythi
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from ._numba import njit, prange
 
@@ -462,7 +463,6 @@ def _cd_sweep_numpy(H, c, z, u, idx, lam, diag, inv_diag):
 
 def _exact_target_numpy(H, c, z, A, lam):
     """(7): z*_A = H_AA^{-1} (c_A - lam/2 sign(z_A)), or None if H_AA is numerically singular."""
-    from scipy.linalg import solve_triangular  # imported on use: `import npae` stays quick
     H_AA = H[np.ix_(A, A)]
     try:
         chol = np.linalg.cholesky(H_AA)

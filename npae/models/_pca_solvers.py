@@ -16,6 +16,8 @@ from math import lgamma, log
 from typing import NamedTuple, Optional
 
 import numpy as np
+import scipy.linalg
+from scipy.linalg import blas
 
 __all__ = ["Spectrum", "truncated_svd", "centre", "flip_signs",
            "scatter_matrix", "covariance_scatter", "column_scatter", "CentredMatrix",
@@ -131,8 +133,6 @@ def randomized_svd(M, k, *, n_oversamples=10, n_iter="auto", power_iteration_nor
     rng = check_random_state(random_state)
     Q = rng.normal(size=(width, l)).astype(M.X.dtype, copy=False)
 
-    import scipy.linalg  # imported on use: `import npae` stays quick
-
     def qr(Y):
         return scipy.linalg.qr(Y, mode="economic", check_finite=False)[0]
 
@@ -218,7 +218,6 @@ def scatter_matrix(X, mean=None, block_rows=None):
     Blocks of ``block_rows`` rows are centred into one reused buffer, so the result is as
     accurate as centring all of X first (the two-pass formula).
     """
-    from scipy.linalg import blas  # imported on use: `import npae` stays quick
     X = np.asarray(X)                  # float32 rows are cast block by block into the buffer
     n, d = X.shape
     if mean is None:

@@ -132,6 +132,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.linalg
 
 from .._validation import as_float_array, check_param
 from ..losses import squared_error, squared_error_grad
@@ -172,7 +173,6 @@ def optimal_linear_autoencoder(X, k):
     X = as_float_array(X, "X", ndim=2, dtype=np.float64)
     check_n_samples(X, "optimal_linear_autoencoder")
     k = check_n_components(k, X, "k")
-    import scipy.linalg  # imported on use: `import npae` stays quick
     _, _, Vt = scipy.linalg.svd(X, full_matrices=False, check_finite=False)
     W_T = np.ascontiguousarray(Vt[:k])  # rows: the top-k eigenvectors, i.e. W^T
     flip_signs(W_T)

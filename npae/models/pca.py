@@ -100,6 +100,7 @@ import numbers
 from contextlib import nullcontext
 
 import numpy as np
+import scipy.linalg
 
 from .._validation import as_float_array, check_param, max_magnitude
 from .._validation import check_finite as _check_finite
@@ -118,7 +119,6 @@ def svd_of_X(X, mean, *, copy=True):
 
     One centred copy of X (none with ``copy=False``: X is centred in place), then LAPACK's
     thin SVD, O(T d min(T, d)); every singular triplet, so K may be chosen afterwards."""
-    import scipy.linalg  # imported on use: `import npae` stays quick
     n = X.shape[0]
     Xc, centred = centre(X, mean, copy)
     U, S, Vt = scipy.linalg.svd(Xc, full_matrices=False, check_finite=False)
@@ -146,7 +146,6 @@ def eigh_of_A(X, mean, k, check_finite=False):
     ``npae._validation.check_finite(X, bounded=True)`` does, but without its pass over X
     where the mean and A's diagonal show nothing wrong (any NaN or inf in X makes them
     non-finite; |x| > B makes sum_t x^2 > B^2)."""
-    import scipy.linalg  # imported on use: `import npae` stays quick
     n, d = X.shape
     # a bad X makes warnings here; with check_finite the error below says what is wrong
     with np.errstate(invalid="ignore", over="ignore") if check_finite else nullcontext():

@@ -27,6 +27,7 @@ fine-tuning uses clean inputs and no penalty.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp, softmax
 
 from .._validation import as_float_array, check_param
 from ..nn import Linear, Sequential
@@ -46,7 +47,6 @@ def softmax_cross_entropy(z, y):
 
     ``y`` holds class indices 0..C-1; logsumexp keeps it finite for any finite z.
     """
-    from scipy.special import logsumexp, softmax  # imported on use: `import npae` stays quick
     n = z.shape[0]
     rows = np.arange(n)
     L = float((logsumexp(z, axis=1) - z[rows, y]).sum()) / n
@@ -378,7 +378,6 @@ class StackedAutoencoder(GradientModelMixin, BaseEstimator):
         X = self._validate(X)
         if not hasattr(self, "classifier_"):
             raise NotFittedError("predict needs a classifier: fit(X, y) with labels first")
-        from scipy.special import softmax  # imported on use: `import npae` stays quick
         return softmax(self.classifier_.forward(self.encoder_.forward(X)), axis=1)
 
     def predict(self, X):
