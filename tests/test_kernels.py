@@ -277,3 +277,24 @@ def test_bias_gradient_kernel_gives_its_twins_bits(dtype, O, H, W, N, seed):
     exact = np.array([sum(float(v) for v in g_[o].ravel()) for o in range(O)])
     bound = 4 * H * W * N * np.finfo(dtype).eps * np.abs(g_).reshape(O, -1).sum(axis=1)
     assert np.all(np.abs(db - exact) <= bound + np.finfo(dtype).tiny)
+
+
+def test_a_mask_of_another_dtype_is_compared_in_its_own():
+    """The fused ReLU backward's 1[mask > 0] for a float64 mask on a float32 gradient: a
+    tiny positive float64 entry (which float32 rounds to 0) still counts as > 0, as in the
+    ReLU's own backward; in the conv kernel and in max pooling's."""
+    use_kernels_now()
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
+    W = rng.standard_normal((2, 2, 1, 1)).astype(np.float32)
+    mask = np.where(rng.random((3, 2, 4, 4)) < 0.5, 1e-50, 0.0)       # float64
+    plain = K.conv2d_forward(g, W, None, (1, 1), (0, 0), (1, 1), (4, 4))
+    fused = K.conv2d_forward(g, W, None, (1, 1), (0, 0), (1, 1), (4, 4), mask=mask)
+    np.testing.assert_array_equal(fused, relu_backward_numpy(plain, mask))
+    assert (fused != 0).sum() == (mask > 0).sum()
+    x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
+    _, arg = K.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (2, 2))
+    gp = rng.standard_normal((3, 2, 2, 2)).astype(np.float32)
+    dx = K.maxpool2d_backward(gp, arg, (4, 4), (2, 2), (2, 2), (0, 0), mask=mask)
+    ref = relu_backward_numpy(K.maxpool2d_backward_numpy(gp, arg, (4, 4)), mask)
+    np.testing.assert_array_equal(dx, ref)

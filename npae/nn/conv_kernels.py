@@ -483,7 +483,14 @@ def _fold(relu, mask, shape, dtype):
         raise ValueError(f"mask of shape {mask.shape} for an output of shape {tuple(shape)}"
                          f"{' with relu=True' if relu else ''}: the mask is the output of the "
                          "ReLU before the layer, of the layer's input shape, without relu")
-    return batch_last(mask).astype(dtype, copy=False)
+    return _mask_in(mask, dtype)
+
+
+def _mask_in(mask, dtype):
+    """The batch-last ``mask`` in ``dtype`` for the kernels' 1[m > 0]; another dtype is
+    compared in its own first, as the twin does (a float64 1e-50 is > 0, its float32 is not)."""
+    m_ = batch_last(mask)
+    return m_ if m_.dtype == dtype else (m_ > 0).astype(dtype)
 
 
 def _unfolded(y, relu, mask):
@@ -583,8 +590,7 @@ def maxpool2d_backward(g, arg, in_hw, kernel=None, stride=None, padding=(0, 0), 
     tiled = (NUMBA_ENABLED and kernel is not None and stride[0] >= kernel[0]
              and stride[1] >= kernel[1])
     if tiled:
-        m_ = (np.empty((0, 0, 0, 0), g.dtype) if mask is None
-              else batch_last(mask).astype(g.dtype, copy=False))
+        m_ = np.empty((0, 0, 0, 0), g.dtype) if mask is None else _mask_in(mask, g.dtype)
         args += (kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], m_)
         if _deferred_pool_backward_tiled.ready(*args):
             return _maxpool2d_backward_tiled(*args).transpose(3, 0, 1, 2)
