@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from npae.gradcheck import check_layer, numerical_gradient
 from npae.nn import (Conv2d, ConvTranspose2d, MaxPool2d, ReLU, Sequential, Tanh, set_dtype)
 from npae.nn import conv_kernels as K
+from npae.nn import pool_kernels as P
 
 FD_RTOL = 1e-7  # expected ~1e-9 (rounding only: the maps are linear)
 
@@ -305,7 +306,7 @@ def test_fused_conv_relu_pairs_give_the_layers_bits(dtype, compiled, monkeypatch
     from npae._numba import NUMBA_ENABLED
     if compiled and not NUMBA_ENABLED:
         pytest.skip("Numba is off: the fused kernels are never compiled")
-    for deferred in (K._deferred_gather_relu, K._deferred_pool_backward_tiled):
+    for deferred in (K._deferred_gather_relu, P._deferred_pool_backward_tiled):
         monkeypatch.setattr(deferred, "done", compiled)
         monkeypatch.setattr(deferred, "after", 10**9)   # no background compile mid-test
     folded = []
@@ -381,3 +382,23 @@ def test_a_subclass_that_changes_forward_is_not_fused():
     assert (ys[0] < 0).any() or (nets[0].layers[1].cache < 0).any()  # the leak is there
     dxs = [net.backward(np.ones_like(ys[0])) for net in nets]
     np.testing.assert_array_equal(dxs[0], dxs[1])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_fused_net_matches_finite_differences(compiled, monkeypatch):
+    """The fused path's gradients (a conv layer taking the ReLU after it, a conv layer and a
+    max pooling taking the ReLU before it) against central differences in float64: dL/dx and
+    every parameter, before and after the fused kernels are compiled (fixed seeds: no
+    pre-activation lies within a step of ReLU's kink)."""
+    from npae._numba import NUMBA_ENABLED
+    if compiled and not NUMBA_ENABLED:
+        pytest.skip("Numba is off: the fused kernels are never compiled")
+    for deferred in (K._deferred_gather_relu, P._deferred_pool_backward_tiled):
+        monkeypatch.setattr(deferred, "done", compiled)
+        monkeypatch.setattr(deferred, "after", 10**9)
+    net = Sequential(Conv2d(1, 3, 3, padding=1, rng=0), ReLU(), MaxPool2d(2),
+                     ConvTranspose2d(3, 2, 2, stride=2, rng=1), ReLU(),
+                     Conv2d(2, 1, 3, padding=1, rng=2))
+    assert net.fuse
+    fd_check_layer(net, np.random.default_rng(7).standard_normal((2, 1, 6, 6)),
+                   np.random.default_rng(8))

@@ -12,6 +12,7 @@ from scipy.signal import correlate2d
 
 from npae._numba import get_num_threads, set_num_threads, use_kernels_now
 from npae.nn import conv_kernels as K
+from npae.nn import pool_kernels as P
 from npae.nn.elementwise_kernels import relu_backward_numpy
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
@@ -94,24 +95,24 @@ def test_maxpool_kernels_match_twins(cfg):
     x = (rng.integers(0, 3, (N, C, H, Wd)) if ties else rng.standard_normal((N, C, H, Wd)))
     x = x.astype(dtype)
     out_hw = (K.conv_output_size(H, k[0], s[0], p[0]), K.conv_output_size(Wd, k[1], s[1], p[1]))
-    y, arg = K.maxpool2d_forward(x, k, s, p, out_hw)
-    y_ref, arg_ref = K.maxpool2d_forward_numpy(x, k, s, p, out_hw)
+    y, arg = P.maxpool2d_forward(x, k, s, p, out_hw)
+    y_ref, arg_ref = P.maxpool2d_forward_numpy(x, k, s, p, out_hw)
     np.testing.assert_array_equal(y, y_ref)       # a max is exact: no rounding at all
     np.testing.assert_array_equal(arg, arg_ref)   # same winner, ties included
     g = rng.standard_normal(y.shape).astype(dtype)
     # the same additions in the same order: equal bits, which lets a run switch from the
     # twin to the kernel once it is compiled (npae._numba.Deferred)
     g[rng.random(g.shape) < 0.1] = -0.0           # 0.0 + -0.0 is +0.0 in every path
-    twin = K.maxpool2d_backward_numpy(g, arg_ref, (H, Wd))
-    np.testing.assert_array_equal(K.maxpool2d_backward(g, arg, (H, Wd)), twin)
+    twin = P.maxpool2d_backward_numpy(g, arg_ref, (H, Wd))
+    np.testing.assert_array_equal(P.maxpool2d_backward(g, arg, (H, Wd)), twin)
     # given the window: non-overlapping windows take the kernel that writes dx entry by
     # entry; the same bits, signed zeros included
-    dx = K.maxpool2d_backward(g, arg, (H, Wd), k, s, p)
+    dx = P.maxpool2d_backward(g, arg, (H, Wd), k, s, p)
     bits = {4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
     np.testing.assert_array_equal(np.ascontiguousarray(dx).view(bits), twin.view(bits))
     # and a ReLU before the pooling (its output is x): dL/dx 1[x > 0], the ReLU's bits
     r = np.maximum(x - 1, 0)                           # a ReLU's output, with many zeros
-    dx = K.maxpool2d_backward(g, arg, (H, Wd), k, s, p, mask=r)
+    dx = P.maxpool2d_backward(g, arg, (H, Wd), k, s, p, mask=r)
     ref = relu_backward_numpy(twin, r)
     np.testing.assert_array_equal(np.ascontiguousarray(dx).view(bits), ref.view(bits))
 
@@ -174,19 +175,19 @@ def test_maxpool_ties_go_to_first_position_in_row_major_order():
     x = np.array([[[[1.0, 3.0, 3.0],
                     [3.0, 0.0, 2.0],
                     [3.0, 3.0, 3.0]]]])
-    y, arg = K.maxpool2d_forward(x, (2, 2), (1, 1), (0, 0), (2, 2))
+    y, arg = P.maxpool2d_forward(x, (2, 2), (1, 1), (0, 0), (2, 2))
     np.testing.assert_array_equal(y[0, 0], [[3, 3], [3, 3]])
     # windows: top-left picks (0,1) over (1,0); top-right (0,1) over (0,2); bottom-left (1,0)
     # over (2,0), (2,1); bottom-right (2,1) over (2,2)
     np.testing.assert_array_equal(arg[0, 0], [[1, 1], [3, 7]])
     g = np.array([[[[1.0, 10.0], [100.0, 1000.0]]]])
-    dx = K.maxpool2d_backward(g, arg, (3, 3))
+    dx = P.maxpool2d_backward(g, arg, (3, 3))
     np.testing.assert_array_equal(dx[0, 0], [[0, 11, 0], [100, 0, 0], [0, 1000, 0]])
 
 
 def test_maxpool_padding_is_minus_infinity_not_zero():
     x = -np.ones((1, 1, 2, 2))  # a zero padding would win every window; -inf never does
-    y, arg = K.maxpool2d_forward(x, (2, 2), (2, 2), (1, 1), (2, 2))
+    y, arg = P.maxpool2d_forward(x, (2, 2), (2, 2), (1, 1), (2, 2))
     np.testing.assert_array_equal(y, -np.ones((1, 1, 2, 2)))
     np.testing.assert_array_equal(arg[0, 0], [[0, 1], [2, 3]])
 
@@ -293,8 +294,8 @@ def test_a_mask_of_another_dtype_is_compared_in_its_own():
     np.testing.assert_array_equal(fused, relu_backward_numpy(plain, mask))
     assert (fused != 0).sum() == (mask > 0).sum()
     x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
-    _, arg = K.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (2, 2))
+    _, arg = P.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (2, 2))
     gp = rng.standard_normal((3, 2, 2, 2)).astype(np.float32)
-    dx = K.maxpool2d_backward(gp, arg, (4, 4), (2, 2), (2, 2), (0, 0), mask=mask)
-    ref = relu_backward_numpy(K.maxpool2d_backward_numpy(gp, arg, (4, 4)), mask)
+    dx = P.maxpool2d_backward(gp, arg, (4, 4), (2, 2), (2, 2), (0, 0), mask=mask)
+    ref = relu_backward_numpy(P.maxpool2d_backward_numpy(gp, arg, (4, 4)), mask)
     np.testing.assert_array_equal(dx, ref)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from npae.nn import elementwise_kernels as E
 from npae._numba import use_kernels_now
 from npae.nn import conv_kernels as K
+from npae.nn import pool_kernels as P
 from npae.optim_kernels import adam_scalars, adam_update, adam_update_numpy
 from npae.sparse_coding import gram_problem, solve_gram, sparse_encode
 from test_kernels import conv_configs, pool_configs
@@ -182,8 +183,8 @@ def test_maxpool_kernels_equal_twins_on_special_values(cfg, data):
     base = rng.integers(0, 3, (N, C, H, Wd)) if ties else rng.standard_normal((N, C, H, Wd))
     x = data.draw(with_specials(base, dtype, max_count=12))
     out_hw = (K.conv_output_size(H, k[0], s[0], p[0]), K.conv_output_size(Wd, k[1], s[1], p[1]))
-    y, arg = K.maxpool2d_forward(x, k, s, p, out_hw)
-    y_r, arg_r = K.maxpool2d_forward_numpy(x, k, s, p, out_hw)
+    y, arg = P.maxpool2d_forward(x, k, s, p, out_hw)
+    y_r, arg_r = P.maxpool2d_forward_numpy(x, k, s, p, out_hw)
     bitwise_equal(y, y_r)
     assert np.array_equal(arg, arg_r)
     # the arg-max always points inside the image, at the value it reports
@@ -191,17 +192,17 @@ def test_maxpool_kernels_equal_twins_on_special_values(cfg, data):
     picked = np.take_along_axis(x.reshape(N, C, -1), arg.reshape(N, C, -1), axis=2)
     bitwise_equal(picked.reshape(y.shape), y)
     g = data.draw(with_specials(rng.standard_normal(y.shape), dtype))
-    bitwise_equal(K.maxpool2d_backward(g, arg, (H, Wd)),
-                  K.maxpool2d_backward_numpy(g, arg_r, (H, Wd)))
+    bitwise_equal(P.maxpool2d_backward(g, arg, (H, Wd)),
+                  P.maxpool2d_backward_numpy(g, arg_r, (H, Wd)))
 
 
 def test_maxpool_nan_wins_its_window_and_padding_never_does():
     x = np.array([[[[1.0, np.nan], [-np.inf, 5.0]]]])
-    y, arg = K.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1))
+    y, arg = P.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1))
     assert np.isnan(y[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 1
     x = np.full((1, 1, 2, 2), -np.inf)
-    y, arg = K.maxpool2d_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
-    y_r, arg_r = K.maxpool2d_forward_numpy(x, (2, 2), (1, 1), (1, 1), (3, 3))
+    y, arg = P.maxpool2d_forward(x, (2, 2), (1, 1), (1, 1), (3, 3))
+    y_r, arg_r = P.maxpool2d_forward_numpy(x, (2, 2), (1, 1), (1, 1), (3, 3))
     assert np.array_equal(arg, arg_r) and arg.min() >= 0 and np.all(y == -np.inf)
 
 

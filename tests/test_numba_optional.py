@@ -92,7 +92,7 @@ def test_import_without_numba_warns_once_and_stubs_refuse():
         import warnings
         warnings.simplefilter("always")
         with warnings.catch_warnings(record=True) as caught:
-            import npae, npae.sparse_coding, npae.nn.conv_kernels as K
+            import npae, npae.sparse_coding, npae.nn.pool_kernels as K
             import npae.optim_kernels as O
         import numpy as np
         from npae.exceptions import NumbaUnavailableWarning

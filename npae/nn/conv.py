@@ -33,6 +33,7 @@ import numpy as np
 
 from .._validation import check_param
 from . import conv_kernels as kernels
+from . import pool_kernels
 from .base import Layer
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "set_dtype"]
@@ -335,7 +336,7 @@ class MaxPool2d(_Spatial):
 
     def forward(self, x):
         x = self._prepare(x)
-        y, arg = kernels.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding,
+        y, arg = pool_kernels.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding,
                                            self._out_hw(x.shape))
         self.cache = (arg, x)   # x only for backward_relu's mask (a reference, no copy)
         return y
@@ -360,7 +361,7 @@ class MaxPool2d(_Spatial):
     def _backward(self, dout, relu_input):
         g = self._check_dout(dout, None if self.cache is None else self.cache[0].shape)
         arg, x = self.cache
-        return kernels.maxpool2d_backward(g, arg, x.shape[2:], self.kernel_size, self.stride,
+        return pool_kernels.maxpool2d_backward(g, arg, x.shape[2:], self.kernel_size, self.stride,
                                           self.padding, mask=x if relu_input else None)
 
     def extra_repr(self):

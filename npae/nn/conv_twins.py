@@ -1,5 +1,6 @@
-"""The convolution and pooling kernels' plain-NumPy twins (``npae.nn.conv_kernels``), written
-for reading: the same maths as the Numba kernels, equations (1)-(5) of that module, on
+"""The convolution and pooling kernels' plain-NumPy twins (``npae.nn.conv_kernels``,
+``npae.nn.pool_kernels``), written for reading: the same maths as the Numba kernels,
+equations (1)-(3) and (4)-(5) of those modules, on
 ordinary NCHW arrays. The tests hold each kernel to its twin (and where a run may switch from
 one to the other, to the same bits); with Numba off, the kernels' entry points call these.
 """
